@@ -1,0 +1,416 @@
+//! The C ABI between mod_rgi (the host) and an app library.
+//!
+//! Everything here is `#[repr(C)]` and append-only: a minor version may add fields at the end of a
+//! struct (each struct that can grow carries its own `size`), a major version changes the entry
+//! symbol's name. No Rust type with an unstable layout crosses the boundary; strings are pointer +
+//! length pairs and collections are arrays or callbacks.
+//!
+//! App authors never touch this module: [`export!`](crate::export) writes the app side.
+//!
+//! # Loading
+//! 1. At configuration time the host reads [`Manifest`] from the library *file* (the exported
+//!    static [`MANIFEST_SYMBOL`]) without running any of its code, and rejects a library that is not
+//!    an RGI app or speaks another ABI major version.
+//! 2. In the process that serves requests the host `dlopen`s the library, calls [`ENTRY_SYMBOL`]
+//!    with its [`HostApi`], and checks the returned [`AppDescriptor`]'s magic, major version and size.
+//! 3. For each application group it calls `create` once, then `call` (or the auth callbacks) per
+//!    request, possibly from many threads at once. The library is never unloaded.
+
+use std::ffi::c_void;
+use std::marker::PhantomData;
+
+/// ABI major version: a library built for another major version is refused.
+pub const ABI_MAJOR: u32 = 1;
+/// ABI minor version: fields appended since major 1.0.
+pub const ABI_MINOR: u32 = 0;
+/// First field of [`Manifest`] and [`AppDescriptor`]: `"RGI-APP\0"` read as a little-endian u64.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"RGI-APP\0");
+/// Name of the exported entry function (carries the major version).
+pub const ENTRY_SYMBOL: &str = "rgi_app_v1";
+/// Name of the exported static [`Manifest`] (carries the major version).
+pub const MANIFEST_SYMBOL: &str = "rgi_manifest_v1";
+/// Prefix shared by manifest symbols of every major version, to name the version of a foreign one.
+pub const MANIFEST_SYMBOL_PREFIX: &str = "rgi_manifest_v";
+
+/// Roles a library can play, as bits in [`Manifest::roles`] and [`AppDescriptor::roles`].
+pub mod role {
+    /// A WSGI-style application (`RGIScriptAlias`).
+    pub const APP: u32 = 1 << 0;
+    /// An authentication provider (`RGIAuthUserScript`): passwords and Digest realm hashes.
+    pub const USER_PROVIDER: u32 = 1 << 1;
+    /// A group provider (`RGIAuthGroupScript`, `Require rgi-group`).
+    pub const GROUP_PROVIDER: u32 = 1 << 2;
+    /// A host access checker (`RGIAccessScript`).
+    pub const ACCESS_CHECKER: u32 = 1 << 3;
+    /// A check_user_id phase handler (`RGIAuthenHandler`).
+    pub const AUTHEN_HANDLER: u32 = 1 << 4;
+    /// An authorisation phase handler (`RGIAuthzHandler`).
+    pub const AUTHZ_HANDLER: u32 = 1 << 5;
+
+    /// Human names of the role bits, for error messages.
+    pub const NAMES: [(u32, &str); 6] = [
+        (APP, "app"),
+        (USER_PROVIDER, "user_provider"),
+        (GROUP_PROVIDER, "group_provider"),
+        (ACCESS_CHECKER, "access_checker"),
+        (AUTHEN_HANDLER, "authen_handler"),
+        (AUTHZ_HANDLER, "authz_handler"),
+    ];
+}
+
+/// Static data the host reads from the library file at configuration time.
+///
+/// It holds no pointers, so it can be read without relocating or running the library.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Manifest {
+    /// Always [`MAGIC`].
+    pub magic: u64,
+    /// [`ABI_MAJOR`] the library was built with.
+    pub abi_major: u32,
+    /// [`ABI_MINOR`] the library was built with.
+    pub abi_minor: u32,
+    /// Bits from [`role`].
+    pub roles: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// The `rgi` SDK version, NUL-padded UTF-8.
+    pub sdk_version: [u8; 32],
+}
+
+impl Manifest {
+    /// The manifest for a library built with this SDK playing `roles`.
+    pub const fn new(roles: u32) -> Self {
+        let mut sdk_version = [0u8; 32];
+        let v = env!("CARGO_PKG_VERSION").as_bytes();
+        let mut i = 0;
+        while i < v.len() && i < 32 {
+            sdk_version[i] = v[i];
+            i += 1;
+        }
+        Manifest { magic: MAGIC, abi_major: ABI_MAJOR, abi_minor: ABI_MINOR, roles, reserved: 0, sdk_version }
+    }
+
+    /// The SDK version as text.
+    pub fn sdk_version(&self) -> &str {
+        let end = self.sdk_version.iter().position(|&b| b == 0).unwrap_or(32);
+        std::str::from_utf8(&self.sdk_version[..end]).unwrap_or("?")
+    }
+}
+
+/// A borrowed byte string: pointer and length. Not NUL-terminated.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RgiStr {
+    /// Start of the bytes (may be dangling when `len` is 0).
+    pub ptr: *const u8,
+    /// Number of bytes.
+    pub len: usize,
+}
+
+impl RgiStr {
+    /// The empty string.
+    pub const EMPTY: RgiStr = RgiStr { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 };
+
+    /// Borrows `bytes` for the duration of a call.
+    pub const fn new(bytes: &[u8]) -> Self {
+        RgiStr { ptr: bytes.as_ptr(), len: bytes.len() }
+    }
+
+    /// Views the bytes.
+    ///
+    /// # Safety
+    /// `ptr` must point to `len` readable bytes that outlive `'a`.
+    pub unsafe fn as_bytes<'a>(self) -> &'a [u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: the caller guarantees ptr/len describe live bytes for 'a.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// One `name`/`value` pair: an environ entry, an option or a response header.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RgiPair {
+    /// The name (environ key, option name or header name).
+    pub name: RgiStr,
+    /// The value.
+    pub value: RgiStr,
+}
+
+/// A place to put strings: the callee calls `push` once per string. Used for error messages,
+/// group lists and renamed users, so no allocation crosses the boundary.
+#[repr(C)]
+pub struct StrSink {
+    /// Opaque state of the sink's owner.
+    pub ctx: *mut c_void,
+    /// Appends one string.
+    pub push: unsafe extern "C" fn(ctx: *mut c_void, s: RgiStr),
+}
+
+/// Status of a host function. `0` is success; the others are the `status::*` constants.
+pub type RgiStatus = i32;
+
+/// Values of [`RgiStatus`].
+pub mod status {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// The client went away; nothing more can be sent or read.
+    pub const ABORTED: i32 = -1;
+    /// An argument was invalid (a header with CR/LF/NUL, a bad status, ...). Details are logged.
+    pub const INVALID: i32 = -2;
+    /// The call is not allowed now (write before start_response, start_response twice, ...).
+    pub const STATE: i32 = -3;
+    /// Reading the request body failed with an HTTP error (bad framing, too large, timed out);
+    /// the host answers the request with that error once the app returns.
+    pub const BODY_ERROR: i32 = -4;
+    /// An I/O error on the host's side.
+    pub const IO: i32 = -5;
+    /// The operation is not supported by this host or in this phase.
+    pub const UNSUPPORTED: i32 = -6;
+}
+
+/// Apache log levels, as the host's `log` function takes them.
+pub mod level {
+    /// `APLOG_ERR`.
+    pub const ERROR: u32 = 3;
+    /// `APLOG_WARNING`.
+    pub const WARN: u32 = 4;
+    /// `APLOG_NOTICE`.
+    pub const NOTICE: u32 = 5;
+    /// `APLOG_INFO`.
+    pub const INFO: u32 = 6;
+    /// `APLOG_DEBUG`.
+    pub const DEBUG: u32 = 7;
+    /// `APLOG_TRACE1`.
+    pub const TRACE: u32 = 8;
+}
+
+/// Opaque handle of the host's per-request state.
+#[repr(C)]
+pub struct HostRequest {
+    _private: [u8; 0],
+    _not_send: PhantomData<*mut u8>,
+}
+
+/// Functions the host offers an app. Passed to the entry function; valid for the process lifetime.
+///
+/// Request functions take the `HostRequest` handle the host passed to the callback and may only be
+/// called on the thread running that callback, before it returns.
+#[repr(C)]
+pub struct HostApi {
+    /// `size_of::<HostApi>()` as the host built it; fields past it are absent.
+    pub size: usize,
+    /// The host's [`ABI_MINOR`].
+    pub abi_minor: u32,
+    /// Writes `msg` to Apache's error log at `level`; with a request handle, tagged with the
+    /// request (client and request id). The handle may be null.
+    pub log: unsafe extern "C" fn(req: *mut HostRequest, level: u32, msg: RgiStr),
+    /// The request's environ: `*out` receives an array of `*out_len` pairs valid until the
+    /// callback returns.
+    pub environ:
+        unsafe extern "C" fn(req: *mut HostRequest, out: *mut *const RgiPair, out_len: *mut usize) -> RgiStatus,
+    /// The `RGIOption` values in effect for the request, like `environ`.
+    pub options:
+        unsafe extern "C" fn(req: *mut HostRequest, out: *mut *const RgiPair, out_len: *mut usize) -> RgiStatus,
+    /// Reads up to `len` bytes of the request body into `buf`, blocking until at least one byte
+    /// arrives; `*out_n == 0` means the end of the body.
+    pub read_body:
+        unsafe extern "C" fn(req: *mut HostRequest, buf: *mut u8, len: usize, out_n: *mut usize) -> RgiStatus,
+    /// Sets the status and headers. Must come before any body and only once. The host validates
+    /// every name and value and refuses (INVALID) a status outside 200..=599 or a header with
+    /// CR, LF or NUL.
+    pub start_response:
+        unsafe extern "C" fn(req: *mut HostRequest, status: u32, headers: *const RgiPair, count: usize) -> RgiStatus,
+    /// Sends body bytes (buffered by Apache until `flush` or the end).
+    pub write_body: unsafe extern "C" fn(req: *mut HostRequest, data: *const u8, len: usize) -> RgiStatus,
+    /// Pushes everything written so far to the client.
+    pub flush: unsafe extern "C" fn(req: *mut HostRequest) -> RgiStatus,
+    /// Sends `len` bytes of the open file `fd` from `offset` as the body (with sendfile where the
+    /// platform has it). The host duplicates `fd`; the caller keeps ownership of its own.
+    /// `len == u64::MAX` means "to the end of the file". Sets Content-Length, and Last-Modified and
+    /// ETag from the file unless the app set them.
+    pub send_file: unsafe extern "C" fn(req: *mut HostRequest, fd: i32, offset: u64, len: u64) -> RgiStatus,
+    /// Authentication phase: sets the request's user and authentication type (`AUTH_TYPE`).
+    pub set_user: unsafe extern "C" fn(req: *mut HostRequest, user: RgiStr, auth_type: RgiStr) -> RgiStatus,
+    /// Adds a header to the response Apache sends for this request, also on errors (e.g. a
+    /// `WWW-Authenticate` challenge with a 401). Validated like `start_response`.
+    pub add_error_header: unsafe extern "C" fn(req: *mut HostRequest, name: RgiStr, value: RgiStr) -> RgiStatus,
+}
+
+/// What the host tells `create` about the instance it wants.
+#[repr(C)]
+pub struct CreateContext {
+    /// `size_of::<CreateContext>()` as the host built it.
+    pub size: usize,
+    /// Path of the library being instantiated.
+    pub library: RgiStr,
+    /// The application group this instance serves (`""` is `%{GLOBAL}`).
+    pub application_group: RgiStr,
+    /// The daemon process group, or `""` when embedded in an Apache child.
+    pub process_group: RgiStr,
+    /// Server-wide `RGIOption`s known when the instance is created.
+    pub options: *const RgiPair,
+    /// Number of `options`.
+    pub options_len: usize,
+}
+
+/// What an app callback ended with.
+pub type CallStatus = i32;
+
+/// Values of [`CallStatus`].
+pub mod call {
+    /// The callback finished normally.
+    pub const OK: i32 = 0;
+    /// The app returned an error (already logged by the app side).
+    pub const ERROR: i32 = 1;
+    /// The app panicked (already logged by the app side).
+    pub const PANIC: i32 = 2;
+}
+
+/// Answer of `check_password`.
+pub mod password {
+    /// The password is right.
+    pub const GRANTED: i32 = 0;
+    /// The password is wrong.
+    pub const DENIED: i32 = 1;
+    /// No such user here: Apache asks the next provider.
+    pub const USER_NOT_FOUND: i32 = 2;
+    /// Right, and the user is known under another name (pushed into the rename sink).
+    pub const GRANTED_AS: i32 = 3;
+    /// The provider could not decide (logged); Apache answers 500.
+    pub const ERROR: i32 = 4;
+}
+
+/// Answer of `get_realm_hash`.
+pub mod realm_hash {
+    /// The 16-byte MD5(user:realm:password) was written.
+    pub const FOUND: i32 = 0;
+    /// No such user here: Apache asks the next provider.
+    pub const USER_NOT_FOUND: i32 = 2;
+    /// The provider could not decide (logged); Apache answers 500.
+    pub const ERROR: i32 = 4;
+}
+
+/// Answer of `allow_access` and `authz_handler`.
+pub mod decision {
+    /// Access is granted.
+    pub const GRANTED: i32 = 0;
+    /// Access is denied (403).
+    pub const DENIED: i32 = 1;
+    /// No opinion: the rest of Apache's configuration decides.
+    pub const NO_OPINION: i32 = 2;
+    /// The callback failed (logged); Apache answers 500.
+    pub const ERROR: i32 = 4;
+}
+
+/// Answer of `authen_handler`.
+pub mod authen {
+    /// The user was identified (`set_user` was called).
+    pub const OK: i32 = 0;
+    /// Not handled here: Apache's other authentication modules decide.
+    pub const DECLINED: i32 = 1;
+    /// Credentials missing or wrong: 401 (with the challenge added by `add_error_header`).
+    pub const UNAUTHORIZED: i32 = 2;
+    /// Refused outright: 403.
+    pub const FORBIDDEN: i32 = 3;
+    /// The handler failed (logged); Apache answers 500.
+    pub const ERROR: i32 = 4;
+}
+
+/// An app instance, opaque to the host.
+pub type Instance = *mut c_void;
+
+/// What the entry function returns: the library's capabilities.
+#[repr(C)]
+pub struct AppDescriptor {
+    /// Always [`MAGIC`].
+    pub magic: u64,
+    /// [`ABI_MAJOR`] of the library.
+    pub abi_major: u32,
+    /// [`ABI_MINOR`] of the library.
+    pub abi_minor: u32,
+    /// `size_of::<AppDescriptor>()` as the library built it.
+    pub size: usize,
+    /// The SDK version (static UTF-8).
+    pub sdk_version: RgiStr,
+    /// Bits from [`role`].
+    pub roles: u32,
+    /// Creates an instance; on failure returns null after pushing a message into `error`.
+    pub create: unsafe extern "C" fn(ctx: *const CreateContext, error: *mut StrSink) -> Instance,
+    /// Destroys an instance.
+    pub destroy: unsafe extern "C" fn(instance: Instance),
+    /// [`role::APP`]: serves one request.
+    pub call: Option<unsafe extern "C" fn(instance: Instance, req: *mut HostRequest) -> CallStatus>,
+    /// [`role::USER_PROVIDER`]: checks a password; returns a [`password`] value.
+    pub check_password: Option<
+        unsafe extern "C" fn(
+            instance: Instance,
+            req: *mut HostRequest,
+            user: RgiStr,
+            password: RgiStr,
+            rename: *mut StrSink,
+        ) -> i32,
+    >,
+    /// [`role::USER_PROVIDER`]: writes MD5(user:realm:password) into `hash`; returns a
+    /// [`realm_hash`] value.
+    pub get_realm_hash: Option<
+        unsafe extern "C" fn(
+            instance: Instance,
+            req: *mut HostRequest,
+            user: RgiStr,
+            realm: RgiStr,
+            hash: *mut [u8; 16],
+        ) -> i32,
+    >,
+    /// [`role::GROUP_PROVIDER`]: pushes the user's groups into `groups`; returns a [`call`] value.
+    pub groups_for_user: Option<
+        unsafe extern "C" fn(
+            instance: Instance,
+            req: *mut HostRequest,
+            user: RgiStr,
+            groups: *mut StrSink,
+        ) -> CallStatus,
+    >,
+    /// [`role::ACCESS_CHECKER`]: decides on the client host; returns a [`decision`] value.
+    pub allow_access: Option<unsafe extern "C" fn(instance: Instance, req: *mut HostRequest, host: RgiStr) -> i32>,
+    /// [`role::AUTHEN_HANDLER`]: runs check_user_id; returns an [`authen`] value.
+    pub authen_handler: Option<unsafe extern "C" fn(instance: Instance, req: *mut HostRequest) -> i32>,
+    /// [`role::AUTHZ_HANDLER`]: decides authorisation for the authenticated user; returns a
+    /// [`decision`] value.
+    pub authz_handler: Option<unsafe extern "C" fn(instance: Instance, req: *mut HostRequest) -> i32>,
+}
+
+// SAFETY: a descriptor is immutable static data; its pointers are to static strings and to
+// functions, which are safe to share between threads.
+unsafe impl Sync for AppDescriptor {}
+
+/// The entry function's type: `rgi_app_v1(host) -> descriptor`.
+pub type EntryFn = unsafe extern "C" fn(host: *const HostApi) -> *const AppDescriptor;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_carries_the_sdk_version_and_roles() {
+        let m = Manifest::new(role::APP | role::USER_PROVIDER);
+        assert_eq!(m.magic, MAGIC);
+        assert_eq!(m.abi_major, ABI_MAJOR);
+        assert_eq!(m.sdk_version(), env!("CARGO_PKG_VERSION"));
+        assert_eq!(m.roles & role::GROUP_PROVIDER, 0);
+    }
+
+    #[test]
+    fn magic_spells_its_name() {
+        assert_eq!(&MAGIC.to_le_bytes(), b"RGI-APP\0");
+    }
+
+    #[test]
+    fn entry_and_manifest_names_carry_the_major_version() {
+        assert!(ENTRY_SYMBOL.ends_with(&format!("v{ABI_MAJOR}")));
+        assert_eq!(MANIFEST_SYMBOL, format!("{MANIFEST_SYMBOL_PREFIX}{ABI_MAJOR}"));
+    }
+}

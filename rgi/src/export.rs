@@ -1,0 +1,385 @@
+//! The app side of the ABI: the generic `extern "C"` trampolines [`export!`](crate::export) fills
+//! the descriptor with. Each catches panics, so no unwind ever crosses into Apache.
+
+use std::any::Any;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use crate::abi::{
+    self, AppDescriptor, CallStatus, CreateContext as RawCreateContext, HostApi, HostRequest, Instance, RgiStr, StrSink,
+};
+use crate::app::{App, Create, CreateContext};
+use crate::auth::{
+    AccessChecker, AuthRequest, AuthenHandler, Authentication, AuthzHandler, Decision, GroupProvider, PasswordCheck,
+    UserProvider,
+};
+use crate::environ::Environ;
+use crate::error::{Error, HostError};
+use crate::host::{self, CurrentRequest, Host};
+
+/// Role bits by the names `export!` accepts.
+pub mod roles {
+    pub use crate::abi::role::ACCESS_CHECKER as access_checker;
+    pub use crate::abi::role::APP as app;
+    pub use crate::abi::role::AUTHEN_HANDLER as authen_handler;
+    pub use crate::abi::role::AUTHZ_HANDLER as authz_handler;
+    pub use crate::abi::role::GROUP_PROVIDER as group_provider;
+    pub use crate::abi::role::USER_PROVIDER as user_provider;
+}
+
+const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The descriptor with the callbacks every exported type has.
+pub const fn descriptor<T: Create>(roles: u32) -> AppDescriptor {
+    AppDescriptor {
+        magic: abi::MAGIC,
+        abi_major: abi::ABI_MAJOR,
+        abi_minor: abi::ABI_MINOR,
+        size: size_of::<AppDescriptor>(),
+        sdk_version: RgiStr::new(SDK_VERSION.as_bytes()),
+        roles,
+        create: create::<T>,
+        destroy: destroy::<T>,
+        call: None,
+        check_password: None,
+        get_realm_hash: None,
+        groups_for_user: None,
+        allow_access: None,
+        authen_handler: None,
+        authz_handler: None,
+    }
+}
+
+/// Adds the [`App`] callbacks.
+pub const fn app<T: App>(d: &mut AppDescriptor) {
+    d.call = Some(call::<T>);
+}
+
+/// Adds the [`UserProvider`] callbacks.
+pub const fn user_provider<T: UserProvider>(d: &mut AppDescriptor) {
+    d.check_password = Some(check_password::<T>);
+    d.get_realm_hash = Some(get_realm_hash::<T>);
+}
+
+/// Adds the [`GroupProvider`] callback.
+pub const fn group_provider<T: GroupProvider>(d: &mut AppDescriptor) {
+    d.groups_for_user = Some(groups_for_user::<T>);
+}
+
+/// Adds the [`AccessChecker`] callback.
+pub const fn access_checker<T: AccessChecker>(d: &mut AppDescriptor) {
+    d.allow_access = Some(allow_access::<T>);
+}
+
+/// Adds the [`AuthenHandler`] callback.
+pub const fn authen_handler<T: AuthenHandler>(d: &mut AppDescriptor) {
+    d.authen_handler = Some(authen::<T>);
+}
+
+/// Adds the [`AuthzHandler`] callback.
+pub const fn authz_handler<T: AuthzHandler>(d: &mut AppDescriptor) {
+    d.authz_handler = Some(authz::<T>);
+}
+
+/// The body of the exported entry function: records the host table and installs the panic hook.
+///
+/// # Safety
+/// `host` must be null or point to a host table valid for the rest of the process.
+pub unsafe fn enter(host: *const HostApi, descriptor: &'static AppDescriptor) -> *const AppDescriptor {
+    let installed = panic::catch_unwind(|| {
+        // SAFETY: the caller guarantees a null or process-lifetime pointer.
+        let Some(api) = (unsafe { host.as_ref() }) else { return false };
+        if api.size < size_of::<usize>() + size_of::<u32>() {
+            return false;
+        }
+        host::install(api);
+        install_panic_hook();
+        true
+    });
+    if matches!(installed, Ok(true)) { descriptor } else { std::ptr::null() }
+}
+
+fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        panic::set_hook(Box::new(|info| {
+            let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            let message = panic_message(info.payload());
+            host::log_current(abi::level::ERROR, &format!("rgi: app panicked{location}: {message}"));
+        }));
+    });
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Runs `f` for request `req`, turning a panic into `on_panic` (the hook has logged it).
+fn guarded<R>(req: *mut HostRequest, on_panic: R, f: impl FnOnce() -> R) -> R {
+    let _current = CurrentRequest::enter(req);
+    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
+}
+
+fn log_error(host: Host<'_>, what: &str, err: &dyn std::fmt::Display) {
+    host.log(abi::level::ERROR, &format!("rgi: {what} failed: {err}"));
+}
+
+/// # Safety
+/// `instance` must come from `create::<T>`.
+unsafe fn instance<'a, T>(instance: Instance) -> &'a T {
+    // SAFETY: the host passes back the pointer `create::<T>` returned, alive until `destroy`.
+    unsafe { &*instance.cast::<T>() }
+}
+
+unsafe extern "C" fn create<T: Create>(ctx: *const RawCreateContext, error: *mut StrSink) -> Instance {
+    let result = guarded(std::ptr::null_mut(), Err("panicked (see the log)".into()), || {
+        // SAFETY: the host passes a valid context for the duration of the call.
+        let raw = unsafe { ctx.as_ref() }.ok_or_else(|| Error::from("no create context"))?;
+        T::create(&CreateContext::new(raw))
+    });
+    match result {
+        Ok(value) => Box::into_raw(Box::new(value)).cast(),
+        Err(err) => {
+            let msg = err.to_string();
+            // SAFETY: the host passes a valid sink (or null) for the duration of the call.
+            if let Some(sink) = unsafe { error.as_ref() } {
+                // SAFETY: the sink's own function with its own context.
+                unsafe { (sink.push)(sink.ctx, RgiStr::new(msg.as_bytes())) };
+            }
+            std::ptr::null_mut()
+        }
+    }
+}
+
+unsafe extern "C" fn destroy<T: Create>(instance: Instance) {
+    guarded(std::ptr::null_mut(), (), || {
+        if !instance.is_null() {
+            // SAFETY: the pointer came from Box::into_raw in `create::<T>` and is destroyed once.
+            drop(unsafe { Box::from_raw(instance.cast::<T>()) });
+        }
+    })
+}
+
+unsafe extern "C" fn call<T: App>(inst: Instance, req: *mut HostRequest) -> CallStatus {
+    guarded(req, abi::call::PANIC, || {
+        // SAFETY: the host passes the live handle of the request this thread serves.
+        let Some(host) = (unsafe { Host::new(req) }) else { return abi::call::ERROR };
+        // SAFETY: `inst` came from `create::<T>`.
+        let app = unsafe { instance::<T>(inst) };
+        let response = match app.call(crate::request::Request::new(host)) {
+            Ok(response) => response,
+            Err(err) => {
+                log_error(host, "the app's call", &err);
+                return abi::call::ERROR;
+            }
+        };
+        match response.send(host) {
+            Ok(()) => abi::call::OK,
+            Err(err) if err.kind() == io::ErrorKind::ConnectionAborted => abi::call::ERROR,
+            Err(err) => {
+                log_error(host, "sending the response", &err);
+                abi::call::ERROR
+            }
+        }
+    })
+}
+
+/// Runs an auth callback with the request's environ, mapping `Err` and panics to `error`.
+fn auth_call<R: Copy>(
+    req: *mut HostRequest,
+    error: R,
+    what: &str,
+    f: impl FnOnce(Host<'_>, &Environ<'_>) -> Result<R, Error>,
+) -> R {
+    guarded(req, error, || {
+        // SAFETY: the host passes the live handle of the request this thread serves.
+        let Some(host) = (unsafe { Host::new(req) }) else { return error };
+        let env = Environ::new(host.environ());
+        f(host, &env).unwrap_or_else(|err| {
+            log_error(host, what, &err);
+            error
+        })
+    })
+}
+
+/// # Safety
+/// `s` must describe live bytes for the call.
+unsafe fn text<'a>(s: RgiStr) -> Result<&'a str, Error> {
+    // SAFETY: guaranteed by the caller.
+    Ok(std::str::from_utf8(unsafe { s.as_bytes() })?)
+}
+
+/// # Safety
+/// `sink` must be null or a valid sink for the call.
+unsafe fn push(sink: *mut StrSink, s: &str) {
+    // SAFETY: guaranteed by the caller.
+    if let Some(sink) = unsafe { sink.as_ref() } {
+        // SAFETY: the sink's own function with its own context.
+        unsafe { (sink.push)(sink.ctx, RgiStr::new(s.as_bytes())) }
+    }
+}
+
+unsafe extern "C" fn check_password<T: UserProvider>(
+    inst: Instance,
+    req: *mut HostRequest,
+    user: RgiStr,
+    password: RgiStr,
+    rename: *mut StrSink,
+) -> i32 {
+    use abi::password::*;
+    auth_call(req, ERROR, "check_password", |_, env| {
+        // SAFETY: `inst` came from `create::<T>`; the strings live for the call.
+        let (provider, user, password) = unsafe { (instance::<T>(inst), text(user)?, text(password)?) };
+        Ok(match provider.check_password(env, user, password)? {
+            PasswordCheck::Granted => GRANTED,
+            PasswordCheck::Denied => DENIED,
+            PasswordCheck::UserNotFound => USER_NOT_FOUND,
+            PasswordCheck::GrantedAs(name) => {
+                // SAFETY: the host passes a valid sink.
+                unsafe { push(rename, &name) };
+                GRANTED_AS
+            }
+        })
+    })
+}
+
+unsafe extern "C" fn get_realm_hash<T: UserProvider>(
+    inst: Instance,
+    req: *mut HostRequest,
+    user: RgiStr,
+    realm: RgiStr,
+    hash: *mut [u8; 16],
+) -> i32 {
+    use abi::realm_hash::*;
+    auth_call(req, ERROR, "get_realm_hash", |_, env| {
+        // SAFETY: `inst` came from `create::<T>`; the strings live for the call.
+        let (provider, user, realm) = unsafe { (instance::<T>(inst), text(user)?, text(realm)?) };
+        Ok(match provider.get_realm_hash(env, user, realm)? {
+            Some(h) => {
+                // SAFETY: the host passes 16 writable bytes.
+                unsafe { hash.write(h) };
+                FOUND
+            }
+            None => USER_NOT_FOUND,
+        })
+    })
+}
+
+unsafe extern "C" fn groups_for_user<T: GroupProvider>(
+    inst: Instance,
+    req: *mut HostRequest,
+    user: RgiStr,
+    groups: *mut StrSink,
+) -> CallStatus {
+    auth_call(req, abi::call::ERROR, "groups_for_user", |_, env| {
+        // SAFETY: `inst` came from `create::<T>`; the string lives for the call.
+        let (provider, user) = unsafe { (instance::<T>(inst), text(user)?) };
+        for group in provider.groups_for_user(env, user)? {
+            // SAFETY: the host passes a valid sink.
+            unsafe { push(groups, &group) };
+        }
+        Ok(abi::call::OK)
+    })
+}
+
+fn decision(d: Decision) -> i32 {
+    match d {
+        Decision::Granted => abi::decision::GRANTED,
+        Decision::Denied => abi::decision::DENIED,
+        Decision::NoOpinion => abi::decision::NO_OPINION,
+    }
+}
+
+unsafe extern "C" fn allow_access<T: AccessChecker>(inst: Instance, req: *mut HostRequest, client: RgiStr) -> i32 {
+    auth_call(req, abi::decision::ERROR, "allow_access", |_, env| {
+        // SAFETY: `inst` came from `create::<T>`; the string lives for the call.
+        let (checker, client) = unsafe { (instance::<T>(inst), text(client)?) };
+        Ok(decision(checker.allow_access(env, client)?))
+    })
+}
+
+unsafe extern "C" fn authen<T: AuthenHandler>(inst: Instance, req: *mut HostRequest) -> i32 {
+    use abi::authen::*;
+    auth_call(req, ERROR, "the authentication handler", |host, _| {
+        // SAFETY: `inst` came from `create::<T>`.
+        let handler = unsafe { instance::<T>(inst) };
+        let request = AuthRequest::new(host);
+        Ok(match handler.authenticate(&request)? {
+            Authentication::Authenticated { user, auth_type } => {
+                request.host().set_user(&user, &auth_type).map_err(|e: HostError| Error::from(e))?;
+                OK
+            }
+            Authentication::Declined => DECLINED,
+            Authentication::Unauthorized { challenge } => {
+                request.add_response_header("WWW-Authenticate", &challenge)?;
+                UNAUTHORIZED
+            }
+            Authentication::Forbidden => FORBIDDEN,
+        })
+    })
+}
+
+unsafe extern "C" fn authz<T: AuthzHandler>(inst: Instance, req: *mut HostRequest) -> i32 {
+    auth_call(req, abi::decision::ERROR, "the authorisation handler", |host, _| {
+        // SAFETY: `inst` came from `create::<T>`.
+        let handler = unsafe { instance::<T>(inst) };
+        Ok(decision(handler.authorize(&AuthRequest::new(host))?))
+    })
+}
+
+/// Exports a type as an RGI library: writes the manifest static and the versioned entry function.
+///
+/// `rgi::export!(MyApp)` exports an [`App`](crate::App). List roles to export other traits the
+/// type implements: `app`, `user_provider`, `group_provider`, `access_checker`, `authen_handler`,
+/// `authz_handler`.
+///
+/// ```
+/// #[derive(Default)]
+/// struct Hello;
+/// impl rgi::App for Hello {
+///     fn call<'r>(&self, _req: rgi::Request<'r>) -> Result<rgi::Response<'r>, rgi::Error> {
+///         Ok(rgi::Response::text("Hello, World!"))
+///     }
+/// }
+/// rgi::export!(Hello);
+/// ```
+///
+/// With several roles:
+///
+/// ```ignore
+/// rgi::export!(Directory: user_provider, group_provider);
+/// ```
+#[macro_export]
+macro_rules! export {
+    ($ty:ty) => {
+        $crate::export!($ty: app);
+    };
+    ($ty:ty : $($role:ident),+ $(,)?) => {
+        /// RGI manifest, read by mod_rgi from the library file at configuration time.
+        #[unsafe(no_mangle)]
+        #[used]
+        #[allow(non_upper_case_globals)]
+        pub static rgi_manifest_v1: $crate::abi::Manifest =
+            $crate::abi::Manifest::new(0 $(| $crate::__private::roles::$role)+);
+
+        /// RGI entry point, called by mod_rgi after loading the library.
+        ///
+        /// # Safety
+        /// `host` must be null or a host table valid for the rest of the process.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn rgi_app_v1(host: *const $crate::abi::HostApi) -> *const $crate::abi::AppDescriptor {
+            static DESCRIPTOR: $crate::abi::AppDescriptor = {
+                let mut d = $crate::__private::descriptor::<$ty>(0 $(| $crate::__private::roles::$role)+);
+                $( $crate::__private::$role::<$ty>(&mut d); )+
+                d
+            };
+            // SAFETY: forwarded from our own caller's contract.
+            unsafe { $crate::__private::enter(host, &DESCRIPTOR) }
+        }
+    };
+}

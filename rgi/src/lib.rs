@@ -1,0 +1,69 @@
+//! # rgi — write apps for mod_rgi, the Rust Gateway Interface for Apache httpd
+//!
+//! An RGI app is a `cdylib` crate that depends on this crate and exports a type with
+//! [`export!`]. Apache loads it with `RGIScriptAlias /app /path/to/libapp.so` and calls it for
+//! every request, in Apache's own processes (embedded) or in daemon processes
+//! (`RGIDaemonProcess`), the way mod_wsgi runs Python apps.
+//!
+//! ```
+//! use std::io::Write;
+//!
+//! #[derive(Default)]
+//! struct Hello;
+//!
+//! impl rgi::App for Hello {
+//!     fn call<'r>(&self, req: rgi::Request<'r>) -> Result<rgi::Response<'r>, rgi::Error> {
+//!         match req.path_info() {
+//!             // The whole body at once.
+//!             "" | "/" => Ok(rgi::Response::text("Hello, World!")),
+//!             // Streamed, flushed as it is written.
+//!             "/count" => Ok(rgi::Response::text(rgi::Body::writer(|out| {
+//!                 for i in 1..=3 {
+//!                     writeln!(out, "{i}")?;
+//!                     out.flush()?;
+//!                 }
+//!                 Ok(())
+//!             }))),
+//!             _ => Ok(rgi::Response::text("not found").with_status(404)),
+//!         }
+//!     }
+//! }
+//!
+//! rgi::export!(Hello);
+//! ```
+//!
+//! `Cargo.toml` of the app:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! rgi = "0.1"
+//! ```
+//!
+//! The [`abi`] module is the C contract with mod_rgi; apps never use it directly.
+
+#![deny(missing_docs)]
+
+pub mod abi;
+mod app;
+pub mod auth;
+mod environ;
+mod error;
+mod export;
+mod host;
+mod request;
+mod response;
+
+pub use app::{App, Create, CreateContext};
+pub use environ::Environ;
+pub use error::{Error, HostError};
+pub use request::{Errors, Input, Request};
+pub use response::{Body, BodyWriter, HeaderText, Response};
+
+/// Used by [`export!`]; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::export::*;
+}

@@ -1,0 +1,101 @@
+//! One app instance per (library, application group) per process, created exactly once even when
+//! the first requests arrive together on many threads.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use once_cell::sync::OnceCell;
+use parking_lot::RwLock;
+use rgi::abi::{self, CreateContext, RgiPair, RgiStr, StrSink};
+
+use super::library::{self, LoadedLibrary};
+
+/// A live instance of an app library.
+pub struct AppInstance {
+    /// The library it came from.
+    pub library: &'static LoadedLibrary,
+    /// The application group it serves.
+    pub application_group: String,
+    /// The opaque instance pointer `create` returned.
+    pub raw: abi::Instance,
+}
+
+// SAFETY: `create` requires the app type to be Send + Sync (rgi::Create), and the pointer is only
+// passed back to the library's own callbacks.
+unsafe impl Send for AppInstance {}
+// SAFETY: as above.
+unsafe impl Sync for AppInstance {}
+
+impl Drop for AppInstance {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from this library's `create` and is destroyed once, here; the
+        // trampoline catches panics.
+        unsafe { (self.library.descriptor.destroy)(self.raw) }
+    }
+}
+
+type Slot = Arc<OnceCell<Arc<AppInstance>>>;
+
+/// library path → application group → instance.
+static INSTANCES: RwLock<Option<HashMap<String, HashMap<String, Slot>>>> = RwLock::new(None);
+
+fn slot(library: &str, group: &str) -> Slot {
+    if let Some(slot) = INSTANCES.read().as_ref().and_then(|m| m.get(library)?.get(group)) {
+        return slot.clone();
+    }
+    let mut map = INSTANCES.write();
+    let groups = map.get_or_insert_with(HashMap::new).entry(library.to_string()).or_default();
+    groups.entry(group.to_string()).or_default().clone()
+}
+
+unsafe extern "C" fn push_string(ctx: *mut c_void, s: RgiStr) {
+    crate::ffi::guard((), || {
+        // SAFETY: `ctx` is the &mut String given to the sink below; `s` is live for the call.
+        let (out, bytes) = unsafe { (&mut *ctx.cast::<String>(), s.as_bytes()) };
+        out.push_str(&String::from_utf8_lossy(bytes));
+    })
+}
+
+/// The instance of `library` for `group`, loading and creating it on first use.
+///
+/// `options` are the `RGIOption`s the instance is created with (those in effect for the first
+/// request, or the server's for imports).
+pub fn instance(
+    library_path: &str,
+    group: &str,
+    process_group: &str,
+    options: &[RgiPair],
+    host: &'static abi::HostApi,
+) -> Result<Arc<AppInstance>, String> {
+    let slot = slot(library_path, group);
+    slot.get_or_try_init(|| {
+        let library = library::load(library_path, host).map_err(|e| e.to_string())?;
+        let ctx = CreateContext {
+            size: size_of::<CreateContext>(),
+            library: RgiStr::new(library_path.as_bytes()),
+            application_group: RgiStr::new(group.as_bytes()),
+            process_group: RgiStr::new(process_group.as_bytes()),
+            options: options.as_ptr(),
+            options_len: options.len(),
+        };
+        let mut message = String::new();
+        let mut sink = StrSink { ctx: (&raw mut message).cast(), push: push_string };
+        // SAFETY: the context and sink live for the call; the trampoline catches panics.
+        let raw = unsafe { (library.descriptor.create)(&ctx, &mut sink) };
+        if raw.is_null() {
+            let why = if message.is_empty() { "no reason given".into() } else { message };
+            return Err(format!(
+                "creating the app from '{library_path}' for application group '{group}' failed: {why}"
+            ));
+        }
+        Ok(Arc::new(AppInstance { library, application_group: group.to_string(), raw }))
+    })
+    .cloned()
+}
+
+/// Drops this process's instances (at process exit): each is destroyed once the last request
+/// using it has finished.
+pub fn clear() {
+    INSTANCES.write().take();
+}

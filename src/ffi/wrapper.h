@@ -1,0 +1,21 @@
+/* The Apache and APR headers the module binds to (see build.rs). */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <http_ssl.h>
+#include <ap_mpm.h>
+#include <ap_provider.h>
+#include <ap_socache.h>
+#include <mod_auth.h>
+#include <mpm_common.h>
+#include <unixd.h>
+#include <util_filter.h>
+#include <util_script.h>
+#include <apr_buckets.h>
+#include <apr_file_io.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>

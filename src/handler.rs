@@ -1,0 +1,149 @@
+//! The content handler: serves a request with the app of its `RGIScriptAlias`.
+
+use std::borrow::Cow;
+use std::ffi::c_int;
+
+use rgi::abi;
+
+use crate::app;
+use crate::config::{self, GroupSpec};
+use crate::environ;
+use crate::ffi::{self, sys};
+use crate::logging::CurrentRequest;
+use crate::request::{EMBEDDED_HOST, Phase, RequestContext};
+use crate::translate::{self, HANDLER};
+
+pub unsafe extern "C" fn handler(r: *mut sys::request_rec) -> c_int {
+    ffi::guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
+        // SAFETY: Apache passes a live request; the handler name is a C string.
+        if unsafe { ffi::bytes((*r).handler) } != Some(HANDLER.to_bytes()) {
+            return sys::DECLINED;
+        }
+        let _current = CurrentRequest::enter(r);
+        // SAFETY: a live request on this thread.
+        unsafe { handle(r) }
+    })
+}
+
+/// `host[:port]` of the request's virtual host, the port left out when it is 80 or 443.
+unsafe fn server_group_name(r: *const sys::request_rec) -> Vec<u8> {
+    // SAFETY: a live request and its server.
+    unsafe {
+        let mut name = ffi::bytes((*(*r).server).server_hostname).unwrap_or_default().to_vec();
+        let port = sys::ap_get_server_port(r);
+        if port != 80 && port != 443 {
+            name.extend_from_slice(format!(":{port}").as_bytes());
+        }
+        name
+    }
+}
+
+/// The application group name for `r` under `spec` (mod_wsgi's expansions).
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn application_group<'a>(r: *const sys::request_rec, spec: &'a GroupSpec) -> Cow<'a, [u8]> {
+    // SAFETY: a live request.
+    unsafe {
+        match spec {
+            GroupSpec::Global => Cow::Borrowed(b""),
+            GroupSpec::Named(name) => Cow::Borrowed(name.as_bytes()),
+            GroupSpec::Server => Cow::Owned(server_group_name(r)),
+            GroupSpec::Resource => {
+                let mut name = server_group_name(r);
+                name.push(b'|');
+                name.extend_from_slice(&environ::script_name_and_path_info(r).0);
+                Cow::Owned(name)
+            }
+            GroupSpec::Env(var) => {
+                let key = std::ffi::CString::new(var.as_str()).unwrap_or_default();
+                let value = ffi::table_get((*r).subprocess_env, &key).or_else(|| ffi::table_get((*r).notes, &key));
+                Cow::Owned(value.unwrap_or_default().to_vec())
+            }
+        }
+    }
+}
+
+unsafe fn handle(r: *mut sys::request_rec) -> c_int {
+    // SAFETY: a live request of the running configuration, on this thread.
+    unsafe {
+        let route = translate::route(r);
+        let alias = route.and_then(|route| route.alias.as_ref());
+        let library = match route {
+            Some(route) => ffi::text(route.library),
+            None => ffi::text((*r).filename),
+        };
+        if route.is_none() && (*r).finfo.filetype != sys::apr_filetype_e_APR_REG {
+            return sys::HTTP_NOT_FOUND;
+        }
+        let dir = config::dir_config(r);
+        let default_group = GroupSpec::Resource;
+        let spec = alias
+            .and_then(|a| a.application_group.as_ref())
+            .or_else(|| dir.and_then(|d| d.application_group.as_ref()))
+            .unwrap_or(&default_group);
+        let group = application_group(r, spec);
+        let options = dir.map(|d| d.option_pairs()).unwrap_or_default();
+        let pass_authorization = alias
+            .and_then(|a| a.pass_authorization)
+            .or_else(|| dir.and_then(|d| d.pass_authorization))
+            .unwrap_or(false);
+
+        let group_text = String::from_utf8_lossy(&group);
+        let instance = match app::instance(&library, &group_text, "", options, &EMBEDDED_HOST) {
+            Ok(instance) => instance,
+            Err(why) => {
+                crate::request::log_request(r, sys::APLOG_ERR, &why);
+                return sys::HTTP_INTERNAL_SERVER_ERROR;
+            }
+        };
+        let Some(call) = instance.library.descriptor.call else {
+            crate::request::log_request(
+                r,
+                sys::APLOG_ERR,
+                &format!("'{library}' is not an app (it does not export the app role), answering 500"),
+            );
+            return sys::HTTP_INTERNAL_SERVER_ERROR;
+        };
+
+        let mut ctx = RequestContext::new(r, Phase::Handler, &group, b"", pass_authorization, options);
+        let outcome = call(instance.raw, ctx.handle());
+        finish(&mut ctx, r, outcome)
+    }
+}
+
+/// Turns what the app did into Apache's answer.
+unsafe fn finish(ctx: &mut RequestContext<'_>, r: *mut sys::request_rec, outcome: abi::CallStatus) -> c_int {
+    // SAFETY: the live request the context serves.
+    let aborted = unsafe { (*(*r).connection).aborted } != 0;
+    if !ctx.sent {
+        if let Some(status) = ctx.input_error {
+            return status;
+        }
+        if outcome != abi::call::OK {
+            if aborted {
+                return sys::DONE;
+            }
+            let what = if outcome == abi::call::PANIC { "panicked" } else { "failed" };
+            ctx.log(sys::APLOG_ERR, &format!("the app {what} before sending a response; answering 500"));
+            return sys::HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if let Some(status) = ctx.final_status {
+            return status;
+        }
+    }
+    if outcome != abi::call::OK {
+        if !aborted {
+            let what = if outcome == abi::call::PANIC { "panicked" } else { "failed" };
+            ctx.log(sys::APLOG_ERR, &format!("the app {what} while sending the body; the response was cut short"));
+        }
+        ctx.abort_response();
+    } else if let Some((declared, written)) = ctx.missing_body() {
+        ctx.log(
+            sys::APLOG_ERR,
+            &format!("the app sent {written} bytes of its Content-Length of {declared}; the response was cut short"),
+        );
+        ctx.abort_response();
+    }
+    sys::OK
+}

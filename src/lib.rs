@@ -1,0 +1,141 @@
+//! # mod_rgi — the Rust Gateway Interface for Apache httpd 2.4
+//!
+//! Apache module that serves apps built against the `rgi` SDK, as mod_wsgi serves Python apps.
+//!
+//! Where things are:
+//! - [`ffi`]: the unsafe boundary (bindings and the helpers around them).
+//! - [`directives`] and [`config`]: the configuration directives and their storage.
+//! - [`translate`]: URI → app library (translate_name phase).
+//! - [`handler`]: the content handler; [`request`]: what app calls do to the request;
+//!   [`environ`]: the CGI/WSGI environ; [`response`]: what an app may send.
+//! - [`app`]: checking, loading and instantiating app libraries.
+//! - [`logging`]: `tracing` and panics into the error log.
+
+pub mod app;
+pub mod config;
+pub mod directives;
+pub mod environ;
+pub mod ffi;
+pub mod handler;
+pub mod logging;
+pub mod request;
+pub mod response;
+pub mod translate;
+
+use std::ffi::c_int;
+use std::sync::atomic::Ordering;
+
+use ffi::sys;
+
+/// The module record Apache loads (`LoadModule rgi_module …`); Apache writes into it.
+#[unsafe(no_mangle)]
+pub static mut rgi_module: sys::module = sys::module {
+    version: sys::MODULE_MAGIC_NUMBER_MAJOR,
+    minor_version: sys::MODULE_MAGIC_NUMBER_MINOR,
+    module_index: -1,
+    name: cstr!("mod_rgi.c"),
+    dynamic_load_handle: std::ptr::null_mut(),
+    next: std::ptr::null_mut(),
+    magic: sys::MODULE_MAGIC_COOKIE as std::ffi::c_ulong,
+    rewrite_args: None,
+    create_dir_config: Some(config::create_dir_config),
+    merge_dir_config: Some(config::merge_dir_config),
+    create_server_config: Some(config::create_server_config),
+    merge_server_config: Some(config::merge_server_config),
+    cmds: directives::COMMANDS.0.as_ptr(),
+    register_hooks: Some(register_hooks),
+    flags: 0,
+};
+
+/// This module's index in Apache's config vectors.
+pub fn module_index() -> usize {
+    // SAFETY: Apache sets module_index when it loads the module, before any hook or directive runs.
+    unsafe { (*(&raw const rgi_module)).module_index.max(0) as usize }
+}
+
+/// A NULL-terminated list of module names for hook ordering. Apache keeps the pointer (it does
+/// not copy the list), so lists must be static.
+struct ModuleNames<const N: usize>([*const std::ffi::c_char; N]);
+
+// SAFETY: immutable static data (pointers to string literals).
+unsafe impl<const N: usize> Sync for ModuleNames<N> {}
+
+static AFTER_ALIAS: ModuleNames<2> = ModuleNames([cstr!("mod_alias.c"), std::ptr::null()]);
+static BEFORE_USERDIR: ModuleNames<3> =
+    ModuleNames([cstr!("mod_userdir.c"), cstr!("mod_vhost_alias.c"), std::ptr::null()]);
+
+unsafe extern "C" fn register_hooks(_pool: *mut sys::apr_pool_t) {
+    ffi::guard((), || {
+        let (after_alias, before_userdir) = (&AFTER_ALIAS.0, &BEFORE_USERDIR.0);
+        // SAFETY: registering hook functions with static NULL-terminated module lists.
+        unsafe {
+            sys::ap_hook_translate_name(
+                Some(translate::translate_name),
+                after_alias.as_ptr(),
+                before_userdir.as_ptr(),
+                sys::APR_HOOK_MIDDLE,
+            );
+            sys::ap_hook_handler(Some(handler::handler), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
+            sys::ap_hook_post_config(Some(post_config), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
+            sys::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
+        }
+    })
+}
+
+unsafe extern "C" fn post_config(
+    _pconf: *mut sys::apr_pool_t,
+    _plog: *mut sys::apr_pool_t,
+    _ptemp: *mut sys::apr_pool_t,
+    _s: *mut sys::server_rec,
+) -> c_int {
+    ffi::guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
+        logging::init();
+        sys::OK
+    })
+}
+
+unsafe extern "C" fn cleanup_instances(_: *mut std::ffi::c_void) -> sys::apr_status_t {
+    ffi::guard((), app::registry::clear);
+    0
+}
+
+unsafe extern "C" fn child_init(pchild: *mut sys::apr_pool_t, s: *mut sys::server_rec) {
+    ffi::guard((), || {
+        logging::init();
+        // SAFETY: MPM queries and pool cleanups with live pointers, in the child after fork.
+        unsafe {
+            let (mut threaded, mut threads, mut daemons) = (0, 0, 0);
+            sys::ap_mpm_query(sys::AP_MPMQ_IS_THREADED, &mut threaded);
+            sys::ap_mpm_query(sys::AP_MPMQ_MAX_THREADS, &mut threads);
+            sys::ap_mpm_query(sys::AP_MPMQ_MAX_DAEMONS, &mut daemons);
+            environ::MULTITHREAD.store(threaded != sys::AP_MPMQ_NOT_SUPPORTED && threads > 1, Ordering::Relaxed);
+            environ::MULTIPROCESS.store(daemons > 1, Ordering::Relaxed);
+            sys::apr_pool_cleanup_register(
+                pchild,
+                std::ptr::null(),
+                Some(cleanup_instances),
+                Some(sys::apr_pool_cleanup_null),
+            );
+            import_scripts(s);
+        }
+    })
+}
+
+/// Creates the `RGIImportScript` instances of every server for Apache's children.
+unsafe fn import_scripts(main: *mut sys::server_rec) {
+    let mut s = main;
+    while !s.is_null() {
+        // SAFETY: walking the live server list of the running configuration.
+        let conf = unsafe { config::server_config(s) };
+        for import in conf.imports.iter().filter(|i| i.process_group.is_none()) {
+            if let Err(why) =
+                app::instance(&import.library, &import.application_group, "", &[], &request::EMBEDDED_HOST)
+            {
+                // SAFETY: a live server.
+                unsafe { ffi::log_server(s, sys::APLOG_ERR, 0, &format!("RGIImportScript: {why}")) };
+            }
+        }
+        // SAFETY: as above.
+        s = unsafe { (*s).next };
+    }
+}

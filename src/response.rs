@@ -1,0 +1,103 @@
+//! Rules for what an app may put in a response head. Apache trusts nothing an app sends: a bad
+//! status, a header name that is not a token, or a value with CR, LF or NUL (response splitting)
+//! is refused before anything reaches the client.
+
+/// Response header names Apache owns: the framing of the connection and the message.
+const HOP_BY_HOP: [&str; 8] =
+    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "status"];
+
+/// What the host does with one header an app sends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeaderKind {
+    /// `Content-Type`: set through `ap_set_content_type` so filters see it.
+    ContentType,
+    /// `Content-Length`: recorded, and the body held to it.
+    ContentLength(u64),
+    /// A header Apache manages itself (hop-by-hop framing); dropped with a warning.
+    Dropped,
+    /// Anything else: added to the response as is.
+    Other,
+}
+
+/// Checks a status code: only final statuses 200..=599 are accepted from apps.
+pub fn check_status(status: u32) -> Result<u16, String> {
+    if (200..=599).contains(&status) {
+        Ok(status as u16)
+    } else {
+        Err(format!("invalid response status {status} (must be 200..599)"))
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Checks one header and says how to treat it.
+pub fn check_header(name: &[u8], value: &[u8]) -> Result<HeaderKind, String> {
+    let shown = String::from_utf8_lossy(name);
+    if name.is_empty() || !name.iter().copied().all(is_tchar) {
+        return Err(format!("invalid response header name {:?}", shown));
+    }
+    if let Some(bad) = value.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!("response header {shown} has a control character (0x{bad:02x}) in its value"));
+    }
+    let lower = shown.to_ascii_lowercase();
+    Ok(match lower.as_str() {
+        "content-type" => HeaderKind::ContentType,
+        "content-length" => HeaderKind::ContentLength(
+            parse_content_length(value)
+                .ok_or_else(|| format!("invalid Content-Length {:?}", String::from_utf8_lossy(value)))?,
+        ),
+        _ if HOP_BY_HOP.contains(&lower.as_str()) => HeaderKind::Dropped,
+        _ => HeaderKind::Other,
+    })
+}
+
+/// A Content-Length value: ASCII digits only, no sign, no spaces, fits in 63 bits.
+pub fn parse_content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_outside_the_final_range_are_refused() {
+        assert_eq!(check_status(200), Ok(200));
+        assert_eq!(check_status(599), Ok(599));
+        for bad in [0, 99, 100, 199, 600, 1000, u32::MAX] {
+            assert!(check_status(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn response_splitting_is_refused() {
+        for value in [&b"a\r\nSet-Cookie: x=1"[..], b"a\nb", b"a\rb", b"a\0b", b"\x7f"] {
+            assert!(check_header(b"X-Test", value).is_err(), "{value:?}");
+        }
+        for name in [&b"X-Te st"[..], b"X:Y", b"", b"X\r\nY", b"\xc3\xa9"] {
+            assert!(check_header(name, b"v").is_err(), "{name:?}");
+        }
+        assert_eq!(check_header(b"X-Ok", b"tab\there \xc3\xa9"), Ok(HeaderKind::Other));
+    }
+
+    #[test]
+    fn framing_headers_are_apaches() {
+        assert_eq!(check_header(b"Transfer-Encoding", b"chunked"), Ok(HeaderKind::Dropped));
+        assert_eq!(check_header(b"connection", b"close"), Ok(HeaderKind::Dropped));
+        assert_eq!(check_header(b"Content-Type", b"text/plain"), Ok(HeaderKind::ContentType));
+        assert_eq!(check_header(b"content-length", b"42"), Ok(HeaderKind::ContentLength(42)));
+    }
+
+    #[test]
+    fn content_length_is_strict() {
+        assert_eq!(parse_content_length(b"0"), Some(0));
+        for bad in [&b""[..], b"-1", b"+1", b" 1", b"1 ", b"1,1", b"0x10", b"99999999999999999999"] {
+            assert_eq!(parse_content_length(bad), None, "{bad:?}");
+        }
+    }
+}
