@@ -66,6 +66,17 @@ impl<'r> Request<'r> {
         self.environ().get("QUERY_STRING").unwrap_or("")
     }
 
+    /// The first value of query parameter `name`, %-decoded.
+    ///
+    /// ```no_run
+    /// # fn f(req: &rgi::Request<'_>) {
+    /// let n: usize = req.query_param("n").and_then(|v| v.parse().ok()).unwrap_or(5);
+    /// # }
+    /// ```
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query_string().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
     /// A request header by its HTTP name.
     ///
     /// ```no_run

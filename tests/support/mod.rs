@@ -1,0 +1,286 @@
+//! Test harness: starts Debian's Apache with a generated, self-contained configuration on a free
+//! 127.0.0.1 port, speaks HTTP to it over raw sockets, and stops it with SIGTERM. On failure the
+//! server's error log is printed.
+
+#![allow(dead_code)]
+
+pub mod http;
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+pub use http::{Response, get, request};
+
+/// The Apache binary the tests run.
+pub const APACHE: &str = "/usr/sbin/apache2";
+/// Debian's module directory.
+pub const MODULES: &str = "/usr/lib/apache2/modules";
+
+/// The workspace's release artifacts (built once per test binary unless RGI_SKIP_BUILD is set).
+pub fn artifacts() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    BUILD.call_once(|| {
+        if std::env::var_os("RGI_SKIP_BUILD").is_none() {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--release", "--workspace", "--quiet"])
+                .current_dir(root)
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "cargo build --release --workspace failed");
+        }
+    });
+    target.join("release")
+}
+
+/// Path of an example app library, e.g. `example("hello")`.
+pub fn example(name: &str) -> PathBuf {
+    artifacts().join(format!("libexample_{name}.so"))
+}
+
+/// The module library.
+pub fn module() -> PathBuf {
+    artifacts().join("libmod_rgi.so")
+}
+
+/// Apache's multi-processing modules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mpm {
+    Event,
+    Worker,
+    Prefork,
+}
+
+impl Mpm {
+    fn directives(self) -> String {
+        let (name, settings) = match self {
+            Mpm::Event => (
+                "event",
+                "StartServers 1\nServerLimit 2\nThreadsPerChild 8\nMaxRequestWorkers 16\nMinSpareThreads 1\nMaxSpareThreads 16\nThreadLimit 8\n",
+            ),
+            Mpm::Worker => (
+                "worker",
+                "StartServers 1\nServerLimit 2\nThreadsPerChild 8\nMaxRequestWorkers 16\nMinSpareThreads 1\nMaxSpareThreads 16\nThreadLimit 8\n",
+            ),
+            Mpm::Prefork => (
+                "prefork",
+                "StartServers 2\nMinSpareServers 1\nMaxSpareServers 4\nServerLimit 8\nMaxRequestWorkers 8\n",
+            ),
+        };
+        format!("LoadModule mpm_{name}_module {MODULES}/mod_mpm_{name}.so\n{settings}")
+    }
+}
+
+/// A configuration to start Apache with.
+pub struct Config {
+    pub mpm: Mpm,
+    /// Extra modules by Debian name (`"auth_basic"` loads mod_auth_basic.so).
+    pub modules: Vec<String>,
+    /// Configuration text appended after the generated preamble. `{port}` and `{root}` (the server
+    /// root) are replaced.
+    pub body: String,
+    pub log_level: String,
+}
+
+impl Config {
+    pub fn new(body: impl Into<String>) -> Self {
+        Config { mpm: Mpm::Event, modules: Vec::new(), body: body.into(), log_level: "info rgi:debug".into() }
+    }
+
+    pub fn mpm(mut self, mpm: Mpm) -> Self {
+        self.mpm = mpm;
+        self
+    }
+
+    pub fn module(mut self, name: &str) -> Self {
+        self.modules.push(name.into());
+        self
+    }
+
+    fn render(&self, root: &Path, port: u16) -> String {
+        let mut conf = String::new();
+        let root_s = root.display();
+        let _ = writeln!(conf, "ServerRoot {root_s}\nServerName 127.0.0.1\nListen 127.0.0.1:{port}");
+        let _ = writeln!(conf, "PidFile {root_s}/httpd.pid\nDefaultRuntimeDir {root_s}\nErrorLog {root_s}/error.log");
+        let _ =
+            writeln!(conf, "LogLevel {}\nTimeout 30\nKeepAliveTimeout 2\nGracefulShutdownTimeout 5", self.log_level);
+        conf.push_str(&self.mpm.directives());
+        let mut modules = vec!["authz_core".to_string()];
+        modules.extend(self.modules.iter().cloned());
+        modules.dedup();
+        for m in modules {
+            let _ = writeln!(conf, "LoadModule {m}_module {MODULES}/mod_{m}.so");
+        }
+        let _ = writeln!(conf, "LoadModule rgi_module {}", module().display());
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            conf.push_str("User www-data\nGroup www-data\n");
+        }
+        let _ = writeln!(conf, "DocumentRoot {root_s}/htdocs");
+        let _ = writeln!(conf, "<Directory {}>\n  Require all granted\n</Directory>", artifacts().display());
+        let _ = writeln!(conf, "<Directory {root_s}/htdocs>\n  Require all granted\n</Directory>");
+        let body = self.body.replace("{port}", &port.to_string()).replace("{root}", &root_s.to_string());
+        let body = body.replace("{examples}", &artifacts().display().to_string());
+        conf.push_str(&body);
+        conf
+    }
+}
+
+/// A running Apache.
+pub struct Apache {
+    pub port: u16,
+    pub root: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().unwrap().port()
+}
+
+fn server_root() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("rgi-test-").tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("htdocs")).unwrap();
+    // Apache's children (www-data) write nothing here, but must be able to traverse it.
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Runs `apache2 -t` on a configuration; returns (success, output).
+pub fn configtest(config: &Config) -> (bool, String) {
+    let root = server_root();
+    let conf = config.render(root.path(), free_port());
+    let path = root.path().join("httpd.conf");
+    std::fs::write(&path, conf).unwrap();
+    let out = Command::new(APACHE)
+        .args(["-t", "-f"])
+        .arg(&path)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/bin")
+        .output()
+        .expect("run apache2 -t");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+impl Apache {
+    /// Starts Apache and waits until it answers.
+    pub fn start(config: Config) -> Apache {
+        for _attempt in 0..5 {
+            let root = server_root();
+            let port = free_port();
+            let conf = config.render(root.path(), port);
+            std::fs::write(root.path().join("httpd.conf"), &conf).unwrap();
+            let mut apache = Apache { port, root, child: None };
+            apache.spawn();
+            match apache.wait_ready() {
+                Ok(()) => return apache,
+                Err(log) if log.contains("Address already in use") => continue,
+                Err(log) => panic!("Apache did not start:\n{log}\n--- config ---\n{conf}"),
+            }
+        }
+        panic!("no free port found for Apache");
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(APACHE)
+            .args(["-f"])
+            .arg(self.root.path().join("httpd.conf"))
+            .arg("-DFOREGROUND")
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start apache2");
+        self.child = Some(child);
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let mut stderr = String::new();
+                if let Some(mut e) = self.child.as_mut().unwrap().stderr.take() {
+                    let _ = e.read_to_string(&mut stderr);
+                }
+                self.child = None;
+                return Err(format!("apache2 exited with {status}\n{stderr}\n{}", self.error_log()));
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("apache2 did not listen within 20 s\n{}", self.error_log()))
+    }
+
+    /// The PID of the Apache parent.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends a signal to the Apache parent (SIGUSR1 = graceful, SIGHUP = restart).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill with our own child's pid.
+        unsafe { libc::kill(self.pid() as i32, sig) };
+    }
+
+    /// The server's error log so far.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// Waits until the error log contains `needle` (up to 10 s); returns whether it did.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.error_log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// GET `path`.
+    pub fn get(&self, path: &str) -> Response {
+        get(self.port, path)
+    }
+
+    /// Sends raw bytes and reads the response.
+    pub fn request(&self, raw: &[u8]) -> Response {
+        request(self.port, raw)
+    }
+
+    /// Stops Apache with SIGTERM and waits; returns its exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        // SAFETY: kill with our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait().ok()
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("--- error.log of the failed test's Apache ---\n{}", self.error_log());
+        }
+    }
+}
