@@ -94,6 +94,9 @@ pub struct ServerConfig {
     pub imports: Vec<Import>,
 }
 
+/// One `RGIOption`: a name and its value (`None` removes an inherited option).
+pub type OptionEntry = (Box<[u8]>, Option<Box<[u8]>>);
+
 /// Directory (`<Location>`, `<Directory>`, server-wide) configuration.
 #[derive(Debug, Default)]
 pub struct DirConfig {
@@ -102,7 +105,7 @@ pub struct DirConfig {
     /// `RGIPassAuthorization`.
     pub pass_authorization: Option<bool>,
     /// `RGIOption NAME VALUE`, in order; a later name replaces an earlier one.
-    pub options: Vec<(Box<[u8]>, Option<Box<[u8]>>)>,
+    pub options: Vec<OptionEntry>,
     /// `options` as ABI pairs (pointing into `options`), rebuilt after every change.
     option_pairs: Vec<RgiPair>,
 }
@@ -167,11 +170,17 @@ pub unsafe fn dir_config<'a>(r: *const sys::request_rec) -> Option<&'a DirConfig
     unsafe { ffi::module_config::<DirConfig>((*r).per_dir_config).as_ref() }
 }
 
+/// Apache callback (module record).
+/// # Safety
+/// Called by Apache with live pointers of the configuration being built.
 pub unsafe extern "C" fn create_server_config(p: *mut sys::apr_pool_t, _s: *mut sys::server_rec) -> *mut c_void {
     // SAFETY: Apache passes the live configuration pool.
     ffi::guard(std::ptr::null_mut(), || unsafe { ffi::pool_box(p, ServerConfig::default()) }.cast())
 }
 
+/// Apache callback (module record).
+/// # Safety
+/// Called by Apache with live pointers of the configuration being built.
 pub unsafe extern "C" fn merge_server_config(
     p: *mut sys::apr_pool_t,
     base: *mut c_void,
@@ -189,11 +198,17 @@ pub unsafe extern "C" fn merge_server_config(
     })
 }
 
+/// Apache callback (module record).
+/// # Safety
+/// Called by Apache with live pointers of the configuration being built.
 pub unsafe extern "C" fn create_dir_config(p: *mut sys::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
     // SAFETY: Apache passes a live pool.
     ffi::guard(std::ptr::null_mut(), || unsafe { ffi::pool_box(p, DirConfig::default()) }.cast())
 }
 
+/// Apache callback (module record).
+/// # Safety
+/// Called by Apache with live pointers of the configuration being built.
 pub unsafe extern "C" fn merge_dir_config(p: *mut sys::apr_pool_t, base: *mut c_void, add: *mut c_void) -> *mut c_void {
     ffi::guard(std::ptr::null_mut(), || {
         // SAFETY: both come from create_dir_config/merge_dir_config and outlive the merge.

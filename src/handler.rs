@@ -13,6 +13,10 @@ use crate::logging::CurrentRequest;
 use crate::request::{EMBEDDED_HOST, Phase, RequestContext};
 use crate::translate::{self, HANDLER};
 
+/// The handler hook: serves requests whose handler is `rgi-script`.
+///
+/// # Safety
+/// Called by Apache with a live request.
 pub unsafe extern "C" fn handler(r: *mut sys::request_rec) -> c_int {
     ffi::guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
         // SAFETY: Apache passes a live request; the handler name is a C string.

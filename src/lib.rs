@@ -49,8 +49,9 @@ pub static mut rgi_module: sys::module = sys::module {
 
 /// This module's index in Apache's config vectors.
 pub fn module_index() -> usize {
+    let module = &raw const rgi_module;
     // SAFETY: Apache sets module_index when it loads the module, before any hook or directive runs.
-    unsafe { (*(&raw const rgi_module)).module_index.max(0) as usize }
+    unsafe { (*module).module_index.max(0) as usize }
 }
 
 /// A NULL-terminated list of module names for hook ordering. Apache keeps the pointer (it does

@@ -39,7 +39,8 @@ pub fn log(level: c_int, msg: &str) {
         // SAFETY: a null server logs to the main server.
         unsafe { ffi::log_server(std::ptr::null(), level, 0, msg) }
     } else {
-        crate::request::log_request(r, level, msg);
+        // SAFETY: CURRENT is only set while the request is being served on this thread.
+        unsafe { crate::request::log_request(r, level, msg) };
     }
 }
 

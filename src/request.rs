@@ -83,7 +83,8 @@ impl<'a> RequestContext<'a> {
 
     /// Logs against this request, with its request id.
     pub fn log(&self, level: c_int, msg: &str) {
-        log_request(self.r, level, msg);
+        // SAFETY: the context's request is live while the context is.
+        unsafe { log_request(self.r, level, msg) };
     }
 
     /// Bytes the app declared with Content-Length but did not send, if any.
@@ -136,8 +137,11 @@ unsafe fn insert_tail(bb: *mut sys::apr_bucket_brigade, bucket: *mut sys::apr_bu
 }
 
 /// Logs `msg` against request `r` with its request id.
-pub fn log_request(r: *mut sys::request_rec, level: c_int, msg: &str) {
-    // SAFETY: callers pass the live request they are serving.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn log_request(r: *mut sys::request_rec, level: c_int, msg: &str) {
+    // SAFETY: guaranteed by the caller.
     unsafe {
         let id = String::from_utf8_lossy(ffi::request_log_id(r));
         ffi::log_request(r, level, &format!("[request {id}] {msg}"));
@@ -345,32 +349,32 @@ unsafe extern "C" fn host_write_body(req: *mut HostRequest, data: *const u8, len
         }
         // SAFETY: the app passes `len` readable bytes.
         let mut data = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(data, len) } };
-        let mut result = status::OK;
         if let Some(declared) = ctx.declared_length {
             let room = declared.saturating_sub(ctx.written);
             if data.len() as u64 > room {
-                data = &data[..room as usize];
-                if !ctx.truncated {
-                    ctx.truncated = true;
-                    ctx.log(
-                        sys::APLOG_ERR,
-                        &format!("the app sent more than its Content-Length of {declared}; body truncated"),
-                    );
+                // The write that crosses the length is cut and succeeds; writes past it fail.
+                if room == 0 && ctx.truncated {
+                    return status::INVALID;
                 }
-                result = status::INVALID;
+                data = &data[..room as usize];
+                ctx.truncated = true;
+                ctx.log(
+                    sys::APLOG_ERR,
+                    &format!("the app sent more than its Content-Length of {declared}; body truncated"),
+                );
             }
         }
         ctx.written += data.len() as u64;
         // SAFETY: the live request.
         if data.is_empty() || unsafe { (*ctx.r).header_only } != 0 {
-            return result;
+            return status::OK;
         }
         ctx.sent = true;
         // SAFETY: the live request; data is readable.
         if unsafe { sys::ap_rwrite(data.as_ptr().cast(), data.len() as c_int, ctx.r) } < 0 {
             return status::ABORTED;
         }
-        result
+        status::OK
     })
 }
 
@@ -437,12 +441,7 @@ unsafe fn send_file(ctx: &mut RequestContext<'_>, fd: i32, offset: u64, len: u64
         }
         let mut file: *mut sys::apr_file_t = std::ptr::null_mut();
         let mut os_fd: sys::apr_os_file_t = dup;
-        if sys::apr_os_file_put(
-            &mut file,
-            &mut os_fd,
-            (sys::APR_FOPEN_READ | sys::APR_FOPEN_SENDFILE_ENABLED) as i32,
-            pool,
-        ) != 0
+        if sys::apr_os_file_put(&mut file, &mut os_fd, sys::APR_FOPEN_READ | sys::APR_FOPEN_SENDFILE_ENABLED, pool) != 0
         {
             libc::close(dup);
             return status::IO;

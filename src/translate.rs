@@ -59,6 +59,10 @@ pub unsafe fn route<'a>(r: *const sys::request_rec) -> Option<&'a Route> {
     unsafe { ffi::module_config::<Route>((*r).request_config).as_ref() }
 }
 
+/// The translate_name hook.
+///
+/// # Safety
+/// Called by Apache with a live request.
 pub unsafe extern "C" fn translate_name(r: *mut sys::request_rec) -> c_int {
     // SAFETY: Apache passes a live request.
     ffi::guard(sys::DECLINED, || unsafe { translate(r) })

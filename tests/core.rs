@@ -2,18 +2,411 @@
 
 mod support;
 
+use std::io::{Read, Write};
+
+use support::http::{connect, parse};
 use support::{Apache, Config, Mpm, configtest, example};
 
-fn hello_config() -> Config {
-    Config::new(format!("RGIScriptAlias /hello {}\n", example("hello").display()))
+/// Every example under its own alias, plus a second alias of hello in the same group.
+fn examples_config() -> Config {
+    let mut body = String::new();
+    for name in ["hello", "environ", "echo", "stream", "download", "panic", "misbehave"] {
+        body.push_str(&format!("RGIScriptAlias /{name} {}\n", example(name).display()));
+    }
+    body.push_str(&format!("RGIScriptAlias / {}\n", example("environ").display()));
+    Config::new(body)
 }
 
 #[test]
-fn hello_is_served() {
-    let apache = Apache::start(hello_config());
-    let r = apache.get("/hello");
+fn hello_is_served_in_every_mpm() {
+    for mpm in [Mpm::Event, Mpm::Worker, Mpm::Prefork] {
+        let apache = Apache::start(examples_config().mpm(mpm));
+        let r = apache.get("/hello");
+        assert_eq!(r.status, 200, "{mpm:?}");
+        assert_eq!(r.text(), "Hello, World!", "{mpm:?}");
+        assert_eq!(r.header("Content-Type"), Some("text/plain"));
+        assert_eq!(r.header("Content-Length"), Some("13"));
+        let env = apache.get("/environ").environ();
+        let threaded = mpm != Mpm::Prefork;
+        assert_eq!(env["rgi.multithread"], threaded.to_string(), "{mpm:?}");
+    }
+}
+
+#[test]
+fn environ_splits_script_name_and_path_info_at_the_alias() {
+    let apache = Apache::start(examples_config());
+    let cases = [
+        ("/environ", "/environ", ""),
+        ("/environ/", "/environ", "/"),
+        ("/environ/a/b", "/environ", "/a/b"),
+        ("/environ/a%20b/c%2Bd", "/environ", "/a b/c+d"),
+        ("/", "", "/"),
+        ("/other/path", "", "/other/path"),
+        ("/environment", "", "/environment"),
+    ];
+    for (uri, script_name, path_info) in cases {
+        let env = apache.get(uri).environ();
+        assert_eq!(env["SCRIPT_NAME"], script_name, "SCRIPT_NAME of {uri}");
+        assert_eq!(env["PATH_INFO"], path_info, "PATH_INFO of {uri}");
+        assert_eq!(env["REQUEST_URI"], uri);
+    }
+}
+
+#[test]
+fn environ_has_the_cgi_variables() {
+    let apache = Apache::start(examples_config());
+    let raw = format!(
+        "GET /environ/x?a=1&b=%20 HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Custom-Header: one\r\nX-Custom-Header: two\r\n\
+               X_Underscore: dropped\r\nProxy: http://evil\r\nAuthorization: Basic Zm9vOmJhcg==\r\n\
+               Content-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        apache.port
+    );
+    let env = apache.request(raw.as_bytes()).environ();
+    assert_eq!(env["REQUEST_METHOD"], "GET");
+    assert_eq!(env["QUERY_STRING"], "a=1&b=%20");
+    assert_eq!(env["REQUEST_URI"], "/environ/x?a=1&b=%20");
+    assert_eq!(env["SERVER_NAME"], "127.0.0.1");
+    assert_eq!(env["SERVER_PORT"], apache.port.to_string());
+    assert_eq!(env["SERVER_PROTOCOL"], "HTTP/1.1");
+    assert!(env["SERVER_SOFTWARE"].starts_with("Apache"));
+    assert_eq!(env["SERVER_ADDR"], "127.0.0.1");
+    assert_eq!(env["REMOTE_ADDR"], "127.0.0.1");
+    assert!(env["REMOTE_PORT"].parse::<u16>().unwrap() > 0);
+    assert_eq!(env["REQUEST_SCHEME"], "http");
+    assert_eq!(env["GATEWAY_INTERFACE"], "CGI/1.1");
+    assert_eq!(env["CONTENT_TYPE"], "text/plain");
+    assert_eq!(env["CONTENT_LENGTH"], "0");
+    assert_eq!(env["HTTP_X_CUSTOM_HEADER"], "one, two");
+    assert_eq!(env["HTTP_HOST"], format!("127.0.0.1:{}", apache.port));
+    assert!(env.contains_key("DOCUMENT_ROOT"));
+    assert!(!env.contains_key("HTTP_X_UNDERSCORE"), "header with '_' must be dropped");
+    assert!(!env.contains_key("HTTP_PROXY"), "Proxy must be dropped (httpoxy)");
+    assert!(!env.contains_key("HTTP_AUTHORIZATION"), "Authorization is not passed by default");
+    assert!(!env.contains_key("HTTPS"));
+    assert!(!env.contains_key("REMOTE_USER"));
+    assert_eq!(env["rgi.version"], "1.0");
+    assert_eq!(env["rgi.url_scheme"], "http");
+    assert_eq!(env["rgi.multiprocess"], "true");
+    assert_eq!(env["rgi.application_group"], format!("127.0.0.1:{}|/environ", apache.port));
+    assert_eq!(env["rgi.process_group"], "");
+    assert!(!env["rgi.request_id"].is_empty());
+}
+
+#[test]
+fn environ_values_keep_raw_bytes() {
+    let apache = Apache::start(examples_config());
+    let raw = b"GET /environ/caf%C3%A9/%FF?q=%FF%00 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bytes: \xe9t\xe9\r\nConnection: close\r\n\r\n";
+    let r = apache.request(raw);
     assert_eq!(r.status, 200);
-    assert_eq!(r.text(), "Hello, World!");
-    assert_eq!(r.header("Content-Type"), Some("text/plain"));
+    let body = &r.body;
+    let find = |key: &[u8]| -> Vec<u8> {
+        let line = body.split(|&b| b == b'\n').find(|l| l.starts_with(key)).expect("key present");
+        line[key.len()..].to_vec()
+    };
+    assert_eq!(find(b"PATH_INFO="), b"/caf\xc3\xa9/\xff");
+    assert_eq!(find(b"QUERY_STRING="), b"q=%FF%00");
+    assert_eq!(find(b"HTTP_X_BYTES="), b"\xe9t\xe9");
+}
+
+#[test]
+fn setenv_variables_reach_the_environ_but_not_over_cgi_ones() {
+    let config = Config::new(format!(
+        "RGIScriptAlias /environ {}\nSetEnv FROM_SETENV yes\nSetEnv REQUEST_METHOD forged\n",
+        example("environ").display()
+    ))
+    .module("env");
+    let apache = Apache::start(config);
+    let env = apache.get("/environ").environ();
+    assert_eq!(env["FROM_SETENV"], "yes");
+    assert_eq!(env["REQUEST_METHOD"], "GET");
+}
+
+#[test]
+fn echo_streams_fixed_and_chunked_bodies_back() {
+    let apache = Apache::start(examples_config());
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut raw = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let r = apache.request(&raw);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/x-test"));
+    assert_eq!(r.body, body);
+
+    let mut raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for part in body.chunks(7777) {
+        raw.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        raw.extend_from_slice(part);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let r = apache.request(&raw);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Transfer-Encoding"), Some("chunked"));
+    assert!(r.complete);
+    assert_eq!(r.body, body);
+}
+
+#[test]
+fn echo_handles_expect_100_continue() {
+    let apache = Apache::start(examples_config());
+    let mut s = connect(apache.port);
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut first = [0u8; 25];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    let r = parse(&rest, false).unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+}
+
+#[test]
+fn limit_request_body_answers_413() {
+    let config = Config::new(format!("RGIScriptAlias /echo {}\nLimitRequestBody 1000\n", example("echo").display()));
+    let apache = Apache::start(config);
+    let mut raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n".to_vec();
+    raw.extend(std::iter::repeat_n(b'a', 5000));
+    assert_eq!(apache.request(&raw).status, 413);
+    let mut raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..5 {
+        raw.extend_from_slice(b"3e8\r\n");
+        raw.extend(std::iter::repeat_n(b'a', 1000));
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(apache.request(&raw).status, 413);
+}
+
+#[test]
+fn stream_sends_each_chunk_before_the_next_is_made() {
+    let apache = Apache::start(examples_config());
+    let mut s = connect(apache.port);
+    s.write_all(b"GET /stream?n=3&ms=1500 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("chunk 1 of 3") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before the first chunk");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&got).contains("chunk 2 of 3"), "chunks were buffered");
+    s.read_to_end(&mut got).unwrap();
+    let r = parse(&got, false).unwrap();
+    assert_eq!(r.text(), "chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n");
+    assert!(r.complete);
+}
+
+#[test]
+fn head_sends_no_body() {
+    let apache = Apache::start(examples_config());
+    let r = apache.request(b"HEAD /environ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 200);
+    let head_end = r.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(r.raw.len(), head_end, "no body bytes after the head");
+    let r = apache.request(b"HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(r.header("Content-Length"), Some("13"));
+}
+
+#[test]
+fn panics_give_500_and_the_child_keeps_serving() {
+    let apache = Apache::start(examples_config().mpm(Mpm::Prefork));
+    let r = apache.get("/panic?where=call");
+    assert_eq!(r.status, 500);
+    assert!(!r.text().contains("panic in call"), "the panic message must not reach the client");
+    assert!(apache.wait_for_log("app panicked"));
+    assert!(apache.error_log().contains("panic in call, as asked"));
+    let r = apache.get("/panic?where=drop");
+    assert_eq!(r.status, 500);
+    let r = apache.get("/panic?where=body");
+    assert_eq!(r.status, 200);
+    assert!(!r.complete, "a body cut by a panic must not look complete");
+    assert_eq!(r.text(), "partial body\n");
+    for _ in 0..20 {
+        assert_eq!(apache.get("/hello").status, 200);
+    }
+    assert!(!apache.error_log().contains("exit signal"), "no child may crash:\n{}", apache.error_log());
+}
+
+#[test]
+fn panic_in_create_gives_500_with_a_log_line() {
+    let config = Config::new(format!(
+        "RGIScriptAlias /panic {}\n<Location /panic>\n RGIOption panic.create on\n</Location>\n",
+        example("panic").display()
+    ));
+    let apache = Apache::start(config);
+    assert_eq!(apache.get("/panic?where=none").status, 500);
+    assert!(apache.wait_for_log("panic while creating the app instance"));
+    assert!(apache.error_log().contains("creating the app from"));
+}
+
+#[test]
+fn bad_response_heads_never_reach_the_client() {
+    let apache = Apache::start(examples_config());
+    for case in [
+        "crlf-value",
+        "lf-value",
+        "nul-value",
+        "crlf-name",
+        "space-name",
+        "status-99",
+        "status-1000",
+        "status-0",
+        "bad-length",
+    ] {
+        let r = apache.get(&format!("/misbehave?case={case}"));
+        assert_eq!(r.status, 500, "{case}");
+        assert!(r.header("X-Injected").is_none() && r.header("Set-Cookie").is_none(), "{case}");
+        assert!(!String::from_utf8_lossy(&r.raw).contains("stolen"), "{case}");
+    }
+    assert!(apache.error_log().contains("invalid response"));
+}
+
+#[test]
+fn bodies_are_held_to_their_content_length() {
+    let apache = Apache::start(examples_config());
+    let r = apache.get("/misbehave?case=long-body");
+    assert_eq!(r.header("Content-Length"), Some("5"));
+    assert_eq!(r.text(), "01234");
+    // Cut short: a 502 if nothing had reached the client yet, else a visibly incomplete body.
+    let r = apache.get("/misbehave?case=short-body");
+    assert!(r.status == 502 || !r.complete, "a short body must not look complete: {r:?}");
+    assert!(apache.wait_for_log("of its Content-Length of 10"));
+    assert!(apache.error_log().contains("more than its Content-Length of 5"));
+}
+
+#[test]
+fn a_failing_body_is_cut_not_completed() {
+    let apache = Apache::start(examples_config());
+    let r = apache.get("/misbehave?case=fail-midway");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "first chunk\n");
+    assert!(!r.complete);
+    assert!(apache.wait_for_log("the database went away"));
+    let r = apache.get("/misbehave?case=error-before");
+    assert_eq!(r.status, 500);
+    assert!(apache.wait_for_log("the app refused to answer"));
+    let r = apache.get("/misbehave?case=transfer-encoding");
+    assert_eq!((r.status, r.text().as_str()), (200, "well formed\n"));
+}
+
+#[test]
+fn download_sends_files_with_ranges_and_conditions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.bin");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = Config::new(format!(
+        "RGIScriptAlias /download {}\n<Location /download>\n RGIOption download.file {}\n</Location>\n",
+        example("download").display(),
+        path.display()
+    ));
+    let apache = Apache::start(config);
+    let r = apache.get("/download");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Length"), Some("200000"));
+    assert_eq!(r.body, data);
+    let last_modified = r.header("Last-Modified").expect("Last-Modified").to_string();
+
+    let r = apache.request(b"GET /download HTTP/1.1\r\nHost: x\r\nRange: bytes=10-19\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &data[10..20]);
+    let r = apache.request(b"GET /download HTTP/1.1\r\nHost: x\r\nRange: bytes=300000-\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 416);
+    let r = apache.request(
+        format!("GET /download HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: {last_modified}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 304);
+    let r = apache.get("/download?offset=100&len=50");
+    assert_eq!(r.body, &data[100..150]);
+}
+
+#[test]
+fn one_instance_per_group_shared_by_aliases() {
+    let config = Config::new(format!(
+        "RGIScriptAlias /a {env} application-group=shared\nRGIScriptAlias /b {env} application-group=shared\n\
+         RGIScriptAlias /c {env}\n<Location /d>\n RGIApplicationGroup %{{GLOBAL}}\n</Location>\nRGIScriptAlias /d {env}\n\
+         RGIScriptAlias /e {env}\n<Location /e>\n RGIApplicationGroup %{{SERVER}}\n</Location>\n",
+        env = example("environ").display()
+    ));
+    let apache = Apache::start(config);
+    assert_eq!(apache.get("/a").environ()["rgi.application_group"], "shared");
+    assert_eq!(apache.get("/b").environ()["rgi.application_group"], "shared");
+    assert_eq!(apache.get("/c").environ()["rgi.application_group"], format!("127.0.0.1:{}|/c", apache.port));
+    assert_eq!(apache.get("/d").environ()["rgi.application_group"], "");
+    assert_eq!(apache.get("/e").environ()["rgi.application_group"], format!("127.0.0.1:{}", apache.port));
+}
+
+#[test]
+fn configtest_rejects_bad_libraries_and_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_file = dir.path().join("libtext.so");
+    std::fs::write(&text_file, "hello").unwrap();
+    let cases = [
+        (format!("RGIScriptAlias /x {}/missing.so", dir.path().display()), "cannot read app library"),
+        (format!("RGIScriptAlias /x {}", text_file.display()), "is not a shared library"),
+        (format!("RGIScriptAlias /x {}", support::module().display()), "is not an RGI app"),
+        (format!("RGIScriptAlias x {}", example("hello").display()), "must start with '/'"),
+        (format!("RGIScriptAlias /x {} colour=red", example("hello").display()), "unknown option 'colour'"),
+        ("RGIScriptAlias /x".to_string(), "expected URL-PATH LIBRARY"),
+        (format!("RGIScriptAliasMatch ^/(x {}", example("hello").display()), "not a valid regular expression"),
+        ("RGIApplicationGroup %{NOPE}".to_string(), "%{NOPE}"),
+        ("RGIPassAuthorization maybe".to_string(), "RGIPassAuthorization"),
+        (format!("RGIImportScript {}", example("hello").display()), "application-group= is required"),
+    ];
+    for (line, expected) in cases {
+        let (ok, output) = configtest(&Config::new(format!("{line}\n")));
+        assert!(!ok, "{line} must fail apache2 -t");
+        assert!(output.contains(expected), "{line}: expected {expected:?} in:\n{output}");
+        let directive = line.split_whitespace().next().unwrap();
+        assert!(output.contains(directive), "{line}: the message must name {directive}:\n{output}");
+    }
+    let (ok, output) = configtest(&examples_config());
+    assert!(ok, "{output}");
+}
+
+#[test]
+fn script_alias_match_substitutes_the_library() {
+    let config = Config::new(format!(
+        "RGIScriptAliasMatch ^/apps/([a-z]+) {}/libexample_$1.so\n",
+        support::artifacts().display()
+    ));
+    let apache = Apache::start(config);
+    assert_eq!(apache.get("/apps/hello").text(), "Hello, World!");
+    let env = apache.get("/apps/environ/more").environ();
+    assert_eq!((env["SCRIPT_NAME"].as_str(), env["PATH_INFO"].as_str()), ("/apps/environ", "/more"));
+    assert_eq!(apache.get("/apps/nosuchapp").status, 500);
+    assert!(apache.error_log().contains("libexample_nosuchapp.so"));
+}
+
+#[test]
+fn import_script_creates_the_instance_at_child_start() {
+    let config = Config::new(format!(
+        "RGIImportScript {p} application-group=early\nRGIScriptAlias /p {p} application-group=early\n\
+         <Location /p>\n RGIOption panic.create on\n</Location>\n",
+        p = example("panic").display()
+    ));
+    // The import creates the instance without the option, so the request's option never matters.
+    let apache = Apache::start(config);
+    assert_eq!(apache.get("/p?where=none").text(), "no panic");
+}
+
+#[test]
+fn options_reach_the_app() {
+    let config = Config::new(format!(
+        "RGIScriptAlias /download {}\n<Location /download>\n RGIOption download.file /nonexistent/file\n</Location>\n",
+        example("download").display()
+    ));
+    let apache = Apache::start(config);
+    assert_eq!(apache.get("/download").status, 500);
+    assert!(apache.wait_for_log("/nonexistent") || apache.error_log().contains("No such file"));
 }

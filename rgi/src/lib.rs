@@ -60,7 +60,7 @@ pub use app::{App, Create, CreateContext};
 pub use environ::Environ;
 pub use error::{Error, HostError};
 pub use request::{Errors, Input, Request};
-pub use response::{Body, BodyWriter, HeaderText, Response};
+pub use response::{Body, BodyWriter, HeaderText, Response, WriteBody};
 
 /// Used by [`export!`]; not part of the API.
 #[doc(hidden)]

@@ -29,6 +29,9 @@ pub struct Response<'r> {
     body: Body<'r>,
 }
 
+/// The function behind [`Body::Writer`].
+pub type WriteBody<'r> = Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + 'r>;
+
 /// A response body.
 pub enum Body<'r> {
     /// No body.
@@ -40,7 +43,7 @@ pub enum Body<'r> {
     Chunks(Box<dyn Iterator<Item = io::Result<Vec<u8>>> + 'r>),
     /// A function writing the body; it can flush between writes. An error ends the response
     /// early, as with `Chunks`.
-    Writer(Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + 'r>),
+    Writer(WriteBody<'r>),
     /// A file (or part of one), sent by Apache with sendfile; Content-Length, Last-Modified and
     /// ETag come from the file unless set by the app; Range and conditional requests are handled
     /// by Apache.

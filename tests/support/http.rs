@@ -51,7 +51,7 @@ pub fn request(port: u16, raw: &[u8]) -> Response {
 
 /// `GET path` with `Connection: close`.
 pub fn get(port: u16, path: &str) -> Response {
-    request(port, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes())
+    request(port, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").as_bytes())
 }
 
 /// Parses one response from `buf` (a whole connection's bytes).

@@ -9,6 +9,7 @@ pub mod http;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
@@ -188,7 +189,10 @@ impl Apache {
     }
 
     fn spawn(&mut self) {
+        // Apache's parent signals its whole process group on shutdown (killpg), so it must not
+        // share ours.
         let child = Command::new(APACHE)
+            .process_group(0)
             .args(["-f"])
             .arg(self.root.path().join("httpd.conf"))
             .arg("-DFOREGROUND")
@@ -223,12 +227,12 @@ impl Apache {
 
     /// The PID of the Apache parent.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        self.child.as_ref().map(|c| c.id()).expect("Apache is running")
     }
 
     /// Sends a signal to the Apache parent (SIGUSR1 = graceful, SIGHUP = restart).
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill with our own child's pid.
+        // SAFETY: kill with our own running child's pid (never 0, which would be our group).
         unsafe { libc::kill(self.pid() as i32, sig) };
     }
 
