@@ -58,7 +58,10 @@ pub fn parse_alias_options<'a>(args: impl IntoIterator<Item = &'a str>) -> Resul
 
 /// Runs a directive body, turning its error (or panic) into Apache's
 /// "Syntax error …: DIRECTIVE: message".
-unsafe fn directive(cmd: *mut sys::cmd_parms, f: impl FnOnce() -> Result<(), String>) -> *const c_char {
+///
+/// # Safety
+/// `cmd` must be the live command of a directive being read.
+pub unsafe fn directive(cmd: *mut sys::cmd_parms, f: impl FnOnce() -> Result<(), String>) -> *const c_char {
     let result = ffi::guard(Err("internal error (panic) while reading the directive".into()), f);
     match result {
         Ok(()) => std::ptr::null(),
@@ -73,19 +76,28 @@ unsafe fn directive(cmd: *mut sys::cmd_parms, f: impl FnOnce() -> Result<(), Str
 }
 
 /// The directive's words.
-unsafe fn words<'a>(argc: c_int, argv: *const *mut c_char) -> Vec<std::borrow::Cow<'a, str>> {
+///
+/// # Safety
+/// `argv` must hold `argc` NUL-terminated strings.
+pub unsafe fn words<'a>(argc: c_int, argv: *const *mut c_char) -> Vec<std::borrow::Cow<'a, str>> {
     // SAFETY: Apache passes argc NUL-terminated words.
     (0..argc.max(0) as usize).map(|i| unsafe { ffi::text(*argv.add(i)) }).collect()
 }
 
 /// The server configuration the directive writes to.
-unsafe fn server_config<'a>(cmd: *mut sys::cmd_parms) -> &'a mut ServerConfig {
+///
+/// # Safety
+/// `cmd` must be the live command of a directive being read.
+pub unsafe fn server_config<'a>(cmd: *mut sys::cmd_parms) -> &'a mut ServerConfig {
     // SAFETY: the slot holds the ServerConfig created for this server in this configuration.
     unsafe { &mut *ffi::module_config::<ServerConfig>((*(*cmd).server).module_config) }
 }
 
 /// `path` made absolute against ServerRoot.
-unsafe fn server_relative(cmd: *mut sys::cmd_parms, path: &str) -> Result<String, String> {
+///
+/// # Safety
+/// `cmd` must be the live command of a directive being read.
+pub unsafe fn server_relative(cmd: *mut sys::cmd_parms, path: &str) -> Result<String, String> {
     let c = CString::new(path).map_err(|_| "the path contains a NUL byte".to_string())?;
     // SAFETY: live command pool; ap_server_root_relative returns a pool string or null.
     let full = unsafe { sys::ap_server_root_relative((*cmd).pool, c.as_ptr()) };
@@ -241,14 +253,35 @@ unsafe extern "C" fn pass_authorization(cmd: *mut sys::cmd_parms, conf: *mut c_v
     }
 }
 
-/// The directive table (`module.cmds`), terminated by a zeroed entry.
+/// The directive table (`module.cmds`): every feature's directives, terminated by a zeroed entry.
 #[repr(transparent)]
-pub struct Commands(pub [sys::command_rec; 7]);
+pub struct Commands<const N: usize>(pub [sys::command_rec; N]);
 
 // SAFETY: the table is immutable static data Apache only reads.
-unsafe impl Sync for Commands {}
+unsafe impl<const N: usize> Sync for Commands<N> {}
 
-const fn command(
+/// The zeroed entry that ends a directive table.
+pub const END: sys::command_rec = command(std::ptr::null(), sys::cmd_func { no_args: None }, 0, 0, std::ptr::null());
+
+/// Joins the directive lists of every feature into one table ending with [`END`]; `N` must be
+/// the total length plus one.
+pub const fn join<const N: usize>(parts: &[&[sys::command_rec]]) -> Commands<N> {
+    let mut table = [END; N];
+    let (mut i, mut k) = (0, 0);
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            table[k] = parts[i][j];
+            (j, k) = (j + 1, k + 1);
+        }
+        i += 1;
+    }
+    assert!(k + 1 == N, "the directive table's length must be the sum of its parts plus one");
+    Commands(table)
+}
+
+/// One directive-table entry.
+pub const fn command(
     name: *const c_char,
     func: sys::cmd_func,
     req_override: i32,
@@ -258,10 +291,13 @@ const fn command(
     sys::command_rec { name, func, cmd_data: std::ptr::null_mut(), req_override, args_how, errmsg }
 }
 
-const SERVER: i32 = sys::RSRC_CONF;
-const DIRECTORY: i32 = sys::RSRC_CONF | sys::ACCESS_CONF;
+/// Directives allowed in server and virtual-host context.
+pub const SERVER: i32 = sys::RSRC_CONF;
+/// Directives allowed there and in `<Directory>`/`<Location>` sections.
+pub const DIRECTORY: i32 = sys::RSRC_CONF | sys::ACCESS_CONF;
 
-pub static COMMANDS: Commands = Commands([
+/// The core directives: aliases, groups, imports, options.
+pub const CORE: [sys::command_rec; 6] = [
     command(
         cstr!("RGIScriptAlias"),
         sys::cmd_func { take_argv: Some(script_alias) },
@@ -304,8 +340,7 @@ pub static COMMANDS: Commands = Commands([
         sys::cmd_how_FLAG,
         cstr!("On|Off: pass the Authorization header to apps as HTTP_AUTHORIZATION (default Off)"),
     ),
-    command(std::ptr::null(), sys::cmd_func { no_args: None }, 0, 0, std::ptr::null()),
-]);
+];
 
 #[cfg(test)]
 mod tests {

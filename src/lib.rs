@@ -27,6 +27,9 @@ use std::sync::atomic::Ordering;
 
 use ffi::sys;
 
+/// Every directive of the module; each feature contributes its own list.
+static COMMANDS: directives::Commands<{ directives::CORE.len() + 1 }> = directives::join(&[&directives::CORE]);
+
 /// The module record Apache loads (`LoadModule rgi_module …`); Apache writes into it.
 #[unsafe(no_mangle)]
 pub static mut rgi_module: sys::module = sys::module {
@@ -42,7 +45,7 @@ pub static mut rgi_module: sys::module = sys::module {
     merge_dir_config: Some(config::merge_dir_config),
     create_server_config: Some(config::create_server_config),
     merge_server_config: Some(config::merge_server_config),
-    cmds: directives::COMMANDS.0.as_ptr(),
+    cmds: COMMANDS.0.as_ptr(),
     register_hooks: Some(register_hooks),
     flags: 0,
 };
