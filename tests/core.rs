@@ -410,3 +410,151 @@ fn options_reach_the_app() {
     assert_eq!(apache.get("/download").status, 500);
     assert!(apache.wait_for_log("/nonexistent") || apache.error_log().contains("No such file"));
 }
+
+#[test]
+fn concurrent_first_requests_create_one_instance() {
+    let config = Config::new(format!(
+        "RGIScriptAlias /a {w} application-group=one\nRGIScriptAlias /b {w} application-group=one\n\
+         RGIScriptAlias /c {w} application-group=two\n",
+        w = example("whoami").display()
+    ));
+    let apache = Apache::start(config);
+    let port = apache.port;
+    let answers: Vec<_> = (0..8)
+        .map(|i| std::thread::spawn(move || support::get(port, if i % 2 == 0 { "/a" } else { "/b" }).environ()))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let pid = &answers[0]["pid"];
+    assert!(answers.iter().all(|a| &a["pid"] == pid), "one child serves all (event MPM, 1 process)");
+    assert!(answers.iter().all(|a| a["instance"] == "1" && a["group"] == "one"), "{answers:?}");
+    let c = apache.get("/c").environ();
+    assert_eq!((c["instance"].as_str(), c["instances"].as_str(), c["group"].as_str()), ("2", "2", "two"));
+}
+
+#[test]
+fn client_disconnect_mid_response_frees_everything() {
+    let apache = Apache::start(examples_config().mpm(Mpm::Prefork));
+    for _ in 0..5 {
+        let mut s = connect(apache.port);
+        s.write_all(b"GET /stream?n=50&ms=20 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf).unwrap();
+        drop(s);
+    }
+    // The abandoned streams end on their own; the children keep serving.
+    for _ in 0..10 {
+        assert_eq!(apache.get("/hello").status, 200);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(apache.get("/hello").text(), "Hello, World!");
+    let log = apache.error_log();
+    assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn files_past_4_gib_are_sent_with_the_right_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    let size: u64 = 5 * 1024 * 1024 * 1024 + 123;
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(size).unwrap(); // sparse: costs no disk
+    let marker = b"the end of a very large file";
+    std::os::unix::fs::FileExt::write_at(&file, marker, size - marker.len() as u64).unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = Config::new(format!(
+        "RGIScriptAlias /download {}\n<Location /download>\n RGIOption download.file {}\n</Location>\n",
+        example("download").display(),
+        path.display()
+    ));
+    let apache = Apache::start(config);
+    let r = apache.request(b"HEAD /download HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.header("Content-Length"), Some(size.to_string().as_str()));
+    let range = format!("bytes={}-", size - marker.len() as u64);
+    let r = apache.request(
+        format!("GET /download HTTP/1.1\r\nHost: x\r\nRange: {range}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, marker);
+    let r = apache.get(&format!("/download?offset={}&len={}", size - marker.len() as u64, marker.len()));
+    assert_eq!(r.body, marker);
+}
+
+#[test]
+fn a_whole_2_gib_file_streams_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two-gib.bin");
+    let size: u64 = 2 * 1024 * 1024 * 1024 + 1;
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(size).unwrap();
+    std::os::unix::fs::FileExt::write_at(&file, b"Z", size - 1).unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = Config::new(format!(
+        "RGIScriptAlias /download {}\n<Location /download>\n RGIOption download.file {}\n</Location>\n",
+        example("download").display(),
+        path.display()
+    ));
+    let apache = Apache::start(config);
+    let mut s = connect(apache.port);
+    s.write_all(b"GET /download HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut total, mut last) = (0u64, 0u8);
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        last = buf[n - 1];
+    }
+    let head = format!("Content-Length: {size}");
+    assert!(total > size, "head + {size} body bytes expected, got {total} ({head})");
+    assert_eq!(last, b'Z');
+}
+
+#[test]
+fn graceful_and_hard_restarts_under_load() {
+    let apache = Apache::start(examples_config());
+    let port = apache.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (0, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match support::http::try_get(port, "/hello") {
+                        Some(r) if r.text() == "Hello, World!" => ok += 1,
+                        other => failed.push(format!("{other:?}")),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        apache.signal(libc::SIGUSR1);
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.into_iter().map(|t| t.join().unwrap()).fold((0, Vec::new()), |mut a, b| {
+        a.1.extend(b.1);
+        (a.0 + b.0, a.1)
+    });
+    assert!(ok > 0 && failed.is_empty(), "{ok} succeeded; failed: {:?}", &failed[..failed.len().min(3)]);
+    for _ in 0..2 {
+        apache.signal(libc::SIGHUP);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while support::http::try_get(port, "/hello").map(|r| r.status) != Some(200) {
+        assert!(std::time::Instant::now() < deadline, "no answer after restarts");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let threads = std::fs::read_dir(format!("/proc/{}/task", apache.pid())).unwrap().count();
+    assert_eq!(threads, 1, "the Apache parent must run no threads of ours");
+    let log = apache.error_log();
+    assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
+    assert!(log.matches("Doing graceful restart").count() >= 3, "{log}");
+}

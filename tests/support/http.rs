@@ -49,6 +49,17 @@ pub fn request(port: u16, raw: &[u8]) -> Response {
     parse(&buf, raw.starts_with(b"HEAD ")).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&buf)))
 }
 
+/// Like [`get`], but `None` when the connection fails or the answer is malformed.
+pub fn try_get(port: u16, path: &str) -> Option<Response> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    parse(&buf, false).ok()
+}
+
 /// `GET path` with `Connection: close`.
 pub fn get(port: u16, path: &str) -> Response {
     request(port, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").as_bytes())

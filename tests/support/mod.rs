@@ -217,7 +217,10 @@ impl Apache {
                 self.child = None;
                 return Err(format!("apache2 exited with {status}\n{stderr}\n{}", self.error_log()));
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // Ready once *this* server says so: a connection alone could reach another server
+            // that took the port first.
+            if self.error_log().contains("resuming normal operations") {
+                TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| format!("cannot connect: {e}"))?;
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
