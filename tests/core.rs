@@ -558,3 +558,74 @@ fn graceful_and_hard_restarts_under_load() {
     assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
     assert!(log.matches("Doing graceful restart").count() >= 3, "{log}");
 }
+
+#[test]
+fn virtual_hosts_have_their_own_aliases_and_inherit_the_main_servers() {
+    let config = Config::new(format!(
+        "RGIScriptAlias /main {env}\n\
+         <VirtualHost 127.0.0.1:{{port}}>\n ServerName one.test\n RGIScriptAlias /app {hello}\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.1:{{port}}>\n ServerName two.test\n RGIScriptAlias /app {env}\n</VirtualHost>\n",
+        env = example("environ").display(),
+        hello = example("hello").display()
+    ));
+    let apache = Apache::start(config);
+    let ask = |host: &str, path: &str| {
+        apache.request(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+    };
+    assert_eq!(ask("one.test", "/app").text(), "Hello, World!");
+    let two = ask("two.test", "/app").environ();
+    assert_eq!(two["SERVER_NAME"], "two.test");
+    assert_eq!(two["rgi.application_group"], "two.test|/app");
+    assert_eq!(ask("one.test", "/main").environ()["SCRIPT_NAME"], "/main");
+    assert_eq!(ask("two.test", "/main").environ()["rgi.application_group"], "two.test|/main");
+}
+
+/// Builds a shared library from C source with gcc, for libraries no RGI SDK would produce.
+fn c_library(dir: &std::path::Path, name: &str, source: &str) -> std::path::PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    let so = dir.join(format!("lib{name}.so"));
+    std::fs::write(&c, source).unwrap();
+    let status = std::process::Command::new("gcc").args(["-shared", "-fPIC", "-o"]).arg(&so).arg(&c).status().unwrap();
+    assert!(status.success(), "gcc failed");
+    so
+}
+
+#[test]
+fn configtest_rejects_libraries_of_another_abi_or_with_a_damaged_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |name: &str, magic: &str, major: u32| {
+        format!(
+            "struct m {{ unsigned long long magic; unsigned major, minor, roles, reserved; char v[32]; }};\n\
+             const struct m {name} = {{ {magic}ULL, {major}, 0, 1, 0, \"9.9.9\" }};\n"
+        )
+    };
+    let magic = format!("{}", u64::from_le_bytes(*b"RGI-APP\0"));
+    let v2 = c_library(dir.path(), "abi2", &manifest("rgi_manifest_v2", &magic, 2));
+    let bad_magic = c_library(dir.path(), "badmagic", &manifest("rgi_manifest_v1", "42", 1));
+    let lying = c_library(dir.path(), "lying", &manifest("rgi_manifest_v1", &magic, 7));
+    let cases = [
+        (v2, "was built for RGI ABI 2, but this mod_rgi speaks ABI 1"),
+        (bad_magic, "damaged RGI manifest (wrong magic)"),
+        (lying, "was built for RGI ABI 7"),
+    ];
+    for (library, expected) in cases {
+        let (ok, output) = configtest(&Config::new(format!("RGIScriptAlias /x {}\n", library.display())));
+        assert!(!ok && output.contains(expected) && output.contains("RGIScriptAlias"), "{expected}:\n{output}");
+    }
+}
+
+#[test]
+fn a_library_without_the_app_role_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let magic = format!("{}", u64::from_le_bytes(*b"RGI-APP\0"));
+    let auth_only = c_library(
+        dir.path(),
+        "authonly",
+        &format!(
+            "struct m {{ unsigned long long magic; unsigned major, minor, roles, reserved; char v[32]; }};\n\
+             const struct m rgi_manifest_v1 = {{ {magic}ULL, 1, 0, 2, 0, \"0.1.0\" }};\n"
+        ),
+    );
+    let (ok, output) = configtest(&Config::new(format!("RGIScriptAlias /x {}\n", auth_only.display())));
+    assert!(!ok && output.contains("does not implement app"), "{output}");
+}
