@@ -19,7 +19,7 @@ pub enum GroupSpec {
     /// `%{RESOURCE}`: one group per virtual host and mount point (`name[:port]|SCRIPT_NAME`).
     Resource,
     /// `%{ENV:variable}`: named by an environment variable of the request.
-    Env(String),
+    Env(CString),
     /// A fixed name.
     Named(String),
 }
@@ -33,7 +33,8 @@ impl GroupSpec {
             "%{SERVER}" => GroupSpec::Server,
             "%{RESOURCE}" => GroupSpec::Resource,
             _ if arg.starts_with("%{ENV:") && arg.ends_with('}') && arg.len() > 7 => {
-                GroupSpec::Env(arg[6..arg.len() - 1].to_string())
+                let var = &arg[6..arg.len() - 1];
+                GroupSpec::Env(CString::new(var).map_err(|_| "NUL in the variable name".to_string())?)
             }
             _ if arg.contains("%{") => {
                 return Err(format!(
@@ -226,7 +227,7 @@ mod tests {
     fn group_specs_follow_mod_wsgi() {
         assert_eq!(GroupSpec::parse("%{GLOBAL}"), Ok(GroupSpec::Global));
         assert_eq!(GroupSpec::parse("%{RESOURCE}"), Ok(GroupSpec::Resource));
-        assert_eq!(GroupSpec::parse("%{ENV:APP}"), Ok(GroupSpec::Env("APP".into())));
+        assert_eq!(GroupSpec::parse("%{ENV:APP}"), Ok(GroupSpec::Env(c"APP".into())));
         assert_eq!(GroupSpec::parse("shop"), Ok(GroupSpec::Named("shop".into())));
         assert!(GroupSpec::parse("%{HOST}").unwrap_err().contains("%{HOST}"));
         assert!(GroupSpec::parse("").is_err());

@@ -1,9 +1,9 @@
 //! The content handler: serves a request with the app of its `RGIScriptAlias`.
 
-use std::borrow::Cow;
 use std::ffi::c_int;
 
 use rgi::abi;
+use smallvec::SmallVec;
 
 use crate::app;
 use crate::config::{self, GroupSpec};
@@ -29,16 +29,20 @@ pub unsafe extern "C" fn handler(r: *mut sys::request_rec) -> c_int {
     })
 }
 
-/// `host[:port]` of the request's virtual host, the port left out when it is 80 or 443.
-unsafe fn server_group_name(r: *const sys::request_rec) -> Vec<u8> {
+/// An application group name, built on the stack for the usual lengths (it is needed on every
+/// request).
+pub type GroupName = SmallVec<[u8; 128]>;
+
+/// Appends `host[:port]` of the request's virtual host, the port left out when it is 80 or 443.
+unsafe fn push_server_name(r: *const sys::request_rec, name: &mut GroupName) {
     // SAFETY: a live request and its server.
     unsafe {
-        let mut name = ffi::bytes((*(*r).server).server_hostname).unwrap_or_default().to_vec();
+        name.extend_from_slice(ffi::bytes((*(*r).server).server_hostname).unwrap_or_default());
         let port = sys::ap_get_server_port(r);
         if port != 80 && port != 443 {
-            name.extend_from_slice(format!(":{port}").as_bytes());
+            name.push(b':');
+            name.extend_from_slice(itoa::Buffer::new().format(port).as_bytes());
         }
-        name
     }
 }
 
@@ -46,26 +50,26 @@ unsafe fn server_group_name(r: *const sys::request_rec) -> Vec<u8> {
 ///
 /// # Safety
 /// `r` must be a live request.
-pub unsafe fn application_group<'a>(r: *const sys::request_rec, spec: &'a GroupSpec) -> Cow<'a, [u8]> {
+pub unsafe fn application_group(r: *const sys::request_rec, spec: &GroupSpec) -> GroupName {
+    let mut name = GroupName::new();
     // SAFETY: a live request.
     unsafe {
         match spec {
-            GroupSpec::Global => Cow::Borrowed(b""),
-            GroupSpec::Named(name) => Cow::Borrowed(name.as_bytes()),
-            GroupSpec::Server => Cow::Owned(server_group_name(r)),
+            GroupSpec::Global => {}
+            GroupSpec::Named(n) => name.extend_from_slice(n.as_bytes()),
+            GroupSpec::Server => push_server_name(r, &mut name),
             GroupSpec::Resource => {
-                let mut name = server_group_name(r);
+                push_server_name(r, &mut name);
                 name.push(b'|');
                 name.extend_from_slice(&environ::script_name_and_path_info(r).0);
-                Cow::Owned(name)
             }
             GroupSpec::Env(var) => {
-                let key = std::ffi::CString::new(var.as_str()).unwrap_or_default();
-                let value = ffi::table_get((*r).subprocess_env, &key).or_else(|| ffi::table_get((*r).notes, &key));
-                Cow::Owned(value.unwrap_or_default().to_vec())
+                let value = ffi::table_get((*r).subprocess_env, var).or_else(|| ffi::table_get((*r).notes, var));
+                name.extend_from_slice(value.unwrap_or_default());
             }
         }
     }
+    name
 }
 
 unsafe fn handle(r: *mut sys::request_rec) -> c_int {
@@ -74,8 +78,8 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
         let route = translate::route(r);
         let alias = route.and_then(|route| route.alias.as_ref());
         let library = match route {
-            Some(route) => ffi::text(route.library),
-            None => ffi::text((*r).filename),
+            Some(route) => route.library(),
+            None => ffi::bytes((*r).filename).unwrap_or_default(),
         };
         if route.is_none() && (*r).finfo.filetype != sys::apr_filetype_e_APR_REG {
             return sys::HTTP_NOT_FOUND;
@@ -93,8 +97,7 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             .or_else(|| dir.and_then(|d| d.pass_authorization))
             .unwrap_or(false);
 
-        let group_text = String::from_utf8_lossy(&group);
-        let instance = match app::instance(&library, &group_text, "", options, &EMBEDDED_HOST) {
+        let instance = match app::instance(library, &group, "", options, &EMBEDDED_HOST) {
             Ok(instance) => instance,
             Err(why) => {
                 crate::request::log_request(r, sys::APLOG_ERR, &why);
@@ -105,7 +108,10 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             crate::request::log_request(
                 r,
                 sys::APLOG_ERR,
-                &format!("'{library}' is not an app (it does not export the app role), answering 500"),
+                &format!(
+                    "'{}' is not an app (it does not export the app role), answering 500",
+                    String::from_utf8_lossy(library)
+                ),
             );
             return sys::HTTP_INTERNAL_SERVER_ERROR;
         };

@@ -132,9 +132,13 @@ unsafe fn import_scripts(main: *mut sys::server_rec) {
         // SAFETY: walking the live server list of the running configuration.
         let conf = unsafe { config::server_config(s) };
         for import in conf.imports.iter().filter(|i| i.process_group.is_none()) {
-            if let Err(why) =
-                app::instance(&import.library, &import.application_group, "", &[], &request::EMBEDDED_HOST)
-            {
+            if let Err(why) = app::instance(
+                import.library.as_bytes(),
+                import.application_group.as_bytes(),
+                "",
+                &[],
+                &request::EMBEDDED_HOST,
+            ) {
                 // SAFETY: a live server.
                 unsafe { ffi::log_server(s, sys::APLOG_ERR, 0, &format!("RGIImportScript: {why}")) };
             }

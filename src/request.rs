@@ -303,7 +303,7 @@ unsafe fn start_response(ctx: &mut RequestContext<'_>, code: u32, headers: &[Rgi
         }
     };
     // Validate everything before touching the request, so a refused head leaves no trace.
-    let mut kinds = Vec::with_capacity(headers.len());
+    let mut kinds = smallvec::SmallVec::<[HeaderKind; 16]>::new();
     for h in headers {
         // SAFETY: the pairs' strings are valid for the call.
         let (name, value) = unsafe { (h.name.as_bytes(), h.value.as_bytes()) };
@@ -325,8 +325,10 @@ unsafe fn start_response(ctx: &mut RequestContext<'_>, code: u32, headers: &[Rgi
             match kind {
                 HeaderKind::ContentType => sys::ap_set_content_type(r, ffi::pstrdup(pool, value)),
                 HeaderKind::ContentLength(n) => {
+                    // ap_set_content_length, without formatting the number again.
                     ctx.declared_length = Some(n);
-                    sys::ap_set_content_length(r, n as sys::apr_off_t);
+                    (*r).clength = n as sys::apr_off_t;
+                    sys::apr_table_setn((*r).headers_out, c"Content-Length".as_ptr(), ffi::pstrdup(pool, value));
                 }
                 HeaderKind::Dropped => ctx.log(
                     sys::APLOG_WARNING,

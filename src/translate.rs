@@ -13,11 +13,24 @@ use crate::ffi::{self, sys};
 pub const HANDLER: &CStr = c"rgi-script";
 
 /// What translate_name decided for a request, kept in its `request_config`.
+#[derive(Clone, Copy)]
 pub struct Route {
     /// The alias that matched.
     pub alias: *const Alias,
-    /// The library path (with `$N` substituted for regex aliases), in the request pool.
+    /// The library path (with `$N` substituted for regex aliases), NUL-terminated, in the
+    /// configuration or request pool.
     pub library: *const c_char,
+}
+
+impl Route {
+    /// The library path.
+    ///
+    /// # Safety
+    /// The route must belong to a live request.
+    pub unsafe fn library<'a>(&self) -> &'a [u8] {
+        // SAFETY: a NUL-terminated string living as long as the request.
+        unsafe { ffi::bytes(self.library).unwrap_or_default() }
+    }
 }
 
 /// How many bytes of `uri` an alias `prefix` matches, mod_alias's way: runs of '/' in either
@@ -97,12 +110,10 @@ unsafe fn translate(r: *mut sys::request_rec) -> c_int {
             };
             let rest =
                 if matches!(&alias.matcher, AliasMatcher::Prefix(p) if p == "/") { uri } else { &uri[matched..] };
-            let mut filename = ffi::bytes(library).unwrap_or_default().to_vec();
-            filename.extend_from_slice(rest);
-            (*r).filename = ffi::pstrdup(pool, &filename);
+            (*r).filename = ffi::pstrcat(pool, ffi::bytes(library).unwrap_or_default(), rest);
             (*r).handler = HANDLER.as_ptr();
             sys::apr_table_setn((*r).notes, c"alias-forced-type".as_ptr(), HANDLER.as_ptr());
-            let route = ffi::pool_box(pool, Route { alias, library });
+            let route = ffi::palloc_copy(pool, Route { alias, library });
             ffi::set_module_config((*r).request_config, route);
             return sys::OK;
         }

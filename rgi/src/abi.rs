@@ -140,6 +140,16 @@ pub struct RgiPair {
     pub value: RgiStr,
 }
 
+impl RgiPair {
+    /// The pair of two empty strings.
+    pub const EMPTY: RgiPair = RgiPair { name: RgiStr::EMPTY, value: RgiStr::EMPTY };
+
+    /// Borrows `name` and `value` for the duration of a call.
+    pub const fn new(name: &[u8], value: &[u8]) -> Self {
+        RgiPair { name: RgiStr::new(name), value: RgiStr::new(value) }
+    }
+}
+
 /// A place to put strings: the callee calls `push` once per string. Used for error messages,
 /// group lists and renamed users, so no allocation crosses the boundary.
 #[repr(C)]

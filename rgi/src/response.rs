@@ -182,6 +182,7 @@ impl<'r> Response<'r> {
     }
 
     /// Adds a header (repeat a name to send it several times, e.g. `Set-Cookie`).
+    /// Names and values are checked by Apache when the response is sent.
     ///
     /// ```
     /// let r = rgi::Response::ok().with_header("X-One", "1");
@@ -241,19 +242,17 @@ impl<'r> Response<'r> {
 
     /// Sends the response through the host.
     pub(crate) fn send(self, host: Host<'_>) -> io::Result<()> {
-        let Response { status, mut headers, body } = self;
+        let Response { status, headers, body } = self;
         let has_length = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
         match body {
-            Body::Empty => start(host, status, &headers).map_err(Into::into),
+            Body::Empty => start(host, status, &headers, None).map_err(Into::into),
             Body::Bytes(bytes) => {
-                if !has_length {
-                    headers.push((Cow::Borrowed("Content-Length"), Cow::Owned(bytes.len().to_string())));
-                }
-                start(host, status, &headers)?;
+                let length = (!has_length).then_some(bytes.len() as u64);
+                start(host, status, &headers, length)?;
                 host.write_body(&bytes).map_err(Into::into)
             }
             Body::Chunks(chunks) => {
-                start(host, status, &headers)?;
+                start(host, status, &headers, None)?;
                 for chunk in chunks {
                     let chunk = chunk?;
                     if !chunk.is_empty() {
@@ -264,27 +263,58 @@ impl<'r> Response<'r> {
                 Ok(())
             }
             Body::Writer(write) => {
-                start(host, status, &headers)?;
+                start(host, status, &headers, None)?;
                 let mut out = BodyWriter { host };
                 write(&mut out)
             }
             Body::File { file, offset, len } => {
-                start(host, status, &headers)?;
+                start(host, status, &headers, None)?;
                 host.send_file(file.as_raw_fd(), offset, len.unwrap_or(u64::MAX)).map_err(Into::into)
             }
         }
     }
 }
 
-fn start(host: Host<'_>, status: u16, headers: &[(HeaderText, HeaderText)]) -> Result<(), HostError> {
-    let pairs: Vec<RgiPair> = headers
-        .iter()
-        .map(|(n, v)| RgiPair {
-            name: crate::abi::RgiStr::new(n.as_bytes()),
-            value: crate::abi::RgiStr::new(v.as_bytes()),
-        })
-        .collect();
-    host.start_response(status, &pairs)
+/// Passes the head to the host; `content_length` is added unless the app set one. Pairs are
+/// built on the stack for up to 16 headers (every response passes here).
+fn start(
+    host: Host<'_>,
+    status: u16,
+    headers: &[(HeaderText, HeaderText)],
+    content_length: Option<u64>,
+) -> Result<(), HostError> {
+    const INLINE: usize = 16;
+    let mut digits = [0u8; 20];
+    let length = content_length.map(|n| format_u64(n, &mut digits));
+    let extra = usize::from(length.is_some());
+    let pair = |(n, v): &(HeaderText, HeaderText)| RgiPair::new(n.as_bytes(), v.as_bytes());
+    if headers.len() + extra <= INLINE {
+        let mut pairs = [RgiPair::EMPTY; INLINE];
+        for (slot, header) in pairs.iter_mut().zip(headers) {
+            *slot = pair(header);
+        }
+        if let Some(length) = length {
+            pairs[headers.len()] = RgiPair::new(b"Content-Length", length);
+        }
+        host.start_response(status, &pairs[..headers.len() + extra])
+    } else {
+        let mut pairs: Vec<RgiPair> = headers.iter().map(pair).collect();
+        pairs.extend(length.map(|l| RgiPair::new(b"Content-Length", l)));
+        host.start_response(status, &pairs)
+    }
+}
+
+/// Writes `n` in decimal into `buf`, returning the digits.
+fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// Writes a streamed body to the client. `flush` pushes what was written so far out of Apache.
@@ -305,5 +335,16 @@ impl Write for BodyWriter<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.host.flush().map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decimal_formatting() {
+        let mut buf = [0u8; 20];
+        assert_eq!(super::format_u64(0, &mut buf), b"0");
+        assert_eq!(super::format_u64(13, &mut buf), b"13");
+        assert_eq!(super::format_u64(u64::MAX, &mut buf), u64::MAX.to_string().as_bytes());
     }
 }

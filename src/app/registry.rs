@@ -1,6 +1,7 @@
 //! One app instance per (library, application group) per process, created exactly once even when
 //! the first requests arrive together on many threads.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use once_cell::sync::OnceCell;
 use parking_lot::RwLock;
 use rgi::abi::{self, CreateContext, RgiPair, RgiStr, StrSink};
+use rustc_hash::FxBuildHasher;
 
 use super::library::{self, LoadedLibrary};
 
@@ -36,17 +38,43 @@ impl Drop for AppInstance {
 }
 
 type Slot = Arc<OnceCell<Arc<AppInstance>>>;
+/// Keys are bytes, hashed with FxHash: the lookup runs on every request.
+type Map<V> = HashMap<Box<[u8]>, V, FxBuildHasher>;
 
 /// library path → application group → instance.
-static INSTANCES: RwLock<Option<HashMap<String, HashMap<String, Slot>>>> = RwLock::new(None);
+static INSTANCES: RwLock<Option<Map<Map<Slot>>>> = RwLock::new(None);
 
-fn slot(library: &str, group: &str) -> Slot {
+/// The instance a thread used last, with its key. Most threads serve one app over and over,
+/// so this skips the lock and both map lookups on the hot path.
+struct LastUsed {
+    library: Box<[u8]>,
+    group: Box<[u8]>,
+    instance: Arc<AppInstance>,
+}
+
+thread_local! {
+    static LAST_USED: RefCell<Option<LastUsed>> = const { RefCell::new(None) };
+}
+
+fn last_used(library: &[u8], group: &[u8]) -> Option<Arc<AppInstance>> {
+    LAST_USED.with_borrow(|last| {
+        last.as_ref().filter(|l| *l.library == *library && *l.group == *group).map(|l| l.instance.clone())
+    })
+}
+
+fn remember(library: &[u8], group: &[u8], instance: &Arc<AppInstance>) {
+    LAST_USED.with_borrow_mut(|last| {
+        *last = Some(LastUsed { library: library.into(), group: group.into(), instance: instance.clone() });
+    });
+}
+
+fn slot(library: &[u8], group: &[u8]) -> Slot {
     if let Some(slot) = INSTANCES.read().as_ref().and_then(|m| m.get(library)?.get(group)) {
         return slot.clone();
     }
     let mut map = INSTANCES.write();
-    let groups = map.get_or_insert_with(HashMap::new).entry(library.to_string()).or_default();
-    groups.entry(group.to_string()).or_default().clone()
+    let groups = map.get_or_insert_with(Map::default).entry(library.into()).or_default();
+    groups.entry(group.into()).or_default().clone()
 }
 
 unsafe extern "C" fn push_string(ctx: *mut c_void, s: RgiStr) {
@@ -62,18 +90,27 @@ unsafe extern "C" fn push_string(ctx: *mut c_void, s: RgiStr) {
 /// `options` are the `RGIOption`s the instance is created with (those in effect for the first
 /// request, or the server's for imports).
 pub fn instance(
-    library_path: &str,
-    group: &str,
+    library_path: &[u8],
+    group: &[u8],
     process_group: &str,
     options: &[RgiPair],
     host: &'static abi::HostApi,
 ) -> Result<Arc<AppInstance>, String> {
+    if let Some(instance) = last_used(library_path, group) {
+        return Ok(instance);
+    }
     let slot = slot(library_path, group);
+    if let Some(instance) = slot.get() {
+        remember(library_path, group, instance);
+        return Ok(instance.clone());
+    }
+    let path = String::from_utf8_lossy(library_path);
+    let group = String::from_utf8_lossy(group);
     slot.get_or_try_init(|| {
-        let library = library::load(library_path, host).map_err(|e| e.to_string())?;
+        let library = library::load(&path, host).map_err(|e| e.to_string())?;
         let ctx = CreateContext {
             size: size_of::<CreateContext>(),
-            library: RgiStr::new(library_path.as_bytes()),
+            library: RgiStr::new(path.as_bytes()),
             application_group: RgiStr::new(group.as_bytes()),
             process_group: RgiStr::new(process_group.as_bytes()),
             options: options.as_ptr(),
@@ -85,9 +122,7 @@ pub fn instance(
         let raw = unsafe { (library.descriptor.create)(&ctx, &mut sink) };
         if raw.is_null() {
             let why = if message.is_empty() { "no reason given".into() } else { message };
-            return Err(format!(
-                "creating the app from '{library_path}' for application group '{group}' failed: {why}"
-            ));
+            return Err(format!("creating the app from '{path}' for application group '{group}' failed: {why}"));
         }
         Ok(Arc::new(AppInstance { library, application_group: group.to_string(), raw }))
     })

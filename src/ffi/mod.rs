@@ -46,6 +46,21 @@ pub unsafe fn pstrdup(pool: *mut apr_pool_t, s: &[u8]) -> *mut c_char {
     unsafe { sys::apr_pstrmemdup(pool, s.as_ptr().cast(), s.len()) }
 }
 
+/// Copies `a` followed by `b` into `pool` as one NUL-terminated string.
+///
+/// # Safety
+/// `pool` must be a live pool.
+pub unsafe fn pstrcat(pool: *mut apr_pool_t, a: &[u8], b: &[u8]) -> *mut c_char {
+    // SAFETY: a fresh allocation of a.len() + b.len() + 1 bytes, filled completely below.
+    unsafe {
+        let p = sys::apr_palloc(pool, a.len() + b.len() + 1).cast::<u8>();
+        std::ptr::copy_nonoverlapping(a.as_ptr(), p, a.len());
+        std::ptr::copy_nonoverlapping(b.as_ptr(), p.add(a.len()), b.len());
+        *p.add(a.len() + b.len()) = 0;
+        p.cast()
+    }
+}
+
 /// A `'static` C string for literals used as Apache names and notes.
 #[macro_export]
 macro_rules! cstr {
@@ -68,6 +83,19 @@ pub unsafe fn pool_box<T>(pool: *mut apr_pool_t, value: T) -> *mut T {
     // SAFETY: the pool is live; the cleanup owns `ptr` from now on.
     unsafe { sys::apr_pool_cleanup_register(pool, ptr.cast(), Some(drop_box::<T>), Some(sys::apr_pool_cleanup_null)) };
     ptr
+}
+
+/// Copies a plain value into `pool` (no destructor runs: use for `Copy` data only).
+///
+/// # Safety
+/// `pool` must be a live pool; the pointer is valid until the pool is cleared.
+pub unsafe fn palloc_copy<T: Copy>(pool: *mut apr_pool_t, value: T) -> *mut T {
+    // SAFETY: apr_palloc returns memory aligned for any type (APR_ALIGN_DEFAULT) of the size asked.
+    unsafe {
+        let p = sys::apr_palloc(pool, size_of::<T>()).cast::<T>();
+        p.write(value);
+        p
+    }
 }
 
 /// The entries of an APR table.
