@@ -3,7 +3,7 @@
 # Usage: scripts/setup-debian.sh [extra packages...]
 set -euo pipefail
 
-packages=(apache2 apache2-dev apache2-utils libclang-dev clang gcc curl "$@")
+packages=(apache2 apache2-dev apache2-utils libclang-dev clang gcc curl make "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

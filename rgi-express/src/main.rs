@@ -1,0 +1,145 @@
+//! rgi-express: serve an RGI app under a private Apache httpd with one command.
+//!
+//! `start-server` writes a self-contained configuration into a server root, checks it with
+//! `apache2 -t`, and runs Apache in the foreground until Ctrl-C; `setup-server` writes the same
+//! configuration and an `apachectl` script; `module-config` prints the LoadModule line.
+
+mod apache;
+mod cli;
+mod error;
+mod preflight;
+mod reload;
+mod server;
+mod site;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::apache::Httpd;
+use crate::cli::{Cli, Command, ModuleConfig, SetupServer, StartServer};
+use crate::error::{Error, Result};
+use crate::server::{Server, SignalForwarder, Started};
+use crate::site::Site;
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::StartServer(args) => start_server(args),
+        Command::SetupServer(args) => setup_server(args),
+        Command::ModuleConfig(args) => module_config(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("rgi-express: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn module_config(args: ModuleConfig) -> Result<u8> {
+    let module = apache::find_module(args.module.as_deref())?;
+    println!("LoadModule rgi_module {}", site::q(&module)?);
+    Ok(0)
+}
+
+/// Writes the server root's files for `site` and checks them with `apache2 -t`.
+fn write_server(httpd: &Httpd, site: &Site, with_apachectl: bool) -> Result<()> {
+    preflight::prepare_server_root(&site.server_root)?;
+    preflight::write_file(&site.server_root, &site.conf_path(), &site.httpd_conf()?, 0o644)?;
+    if with_apachectl {
+        let script = apache::apachectl_script(&httpd.binary, &site.conf_path(), &site.pid_path());
+        preflight::write_file(&site.server_root, &site.server_root.join("apachectl"), &script, 0o755)?;
+    }
+    if let Some(run_as) = &site.run_as {
+        let mut needed: Vec<(&Path, bool)> = site.libraries().into_iter().map(|l| (l, false)).collect();
+        needed.push((&site.server_root, false));
+        for (path, write) in needed {
+            if let Some(why) = preflight::unreachable_by(path, run_as, write) {
+                println!("rgi-express: warning: Apache's children run as {}: {why}", run_as.user);
+            }
+        }
+    }
+    println!("rgi-express: checking the configuration (apache2 -t)");
+    httpd.configtest(&site.conf_path())
+}
+
+fn describe(site: &Site) {
+    let line = |what: &str, value: &dyn std::fmt::Display| println!("  {what:<14} {value}");
+    for app in &site.apps {
+        line("App", &format!("{} at {}", app.library.display(), site.url(&app.url)));
+    }
+    line("Server root", &site.server_root.display());
+    line("Configuration", &site.conf_path().display());
+    let error_log =
+        if site.logging.to_terminal { "the terminal".into() } else { site.error_log_path().display().to_string() };
+    line("Error log", &format!("{error_log} (level {})", site.logging.level));
+    if site.logging.access_log {
+        let access =
+            if site.logging.to_terminal { "the terminal".into() } else { site.access_log_path().display().to_string() };
+        line("Access log", &access);
+    }
+    line("Module", &site.module.display());
+    line("Mode", &site.capacity());
+    if let Some(run_as) = &site.run_as {
+        line("Runs as", &format!("{}:{}", run_as.user, run_as.group));
+    }
+}
+
+fn start_server(args: StartServer) -> Result<u8> {
+    let httpd = Httpd::locate(&args.server.httpd)?;
+    let module = apache::find_module(args.server.module.as_deref())?;
+    let server_root =
+        args.server_root.clone().unwrap_or_else(|| preflight::default_server_root(&args.server.host, args.server.port));
+    let site = args.server.site(&server_root, module)?;
+    preflight::check_port(&site.host, site.port)?;
+    describe(&site);
+    write_server(&httpd, &site, false)?;
+    let _ = std::fs::remove_file(site.pid_path());
+
+    println!("rgi-express: starting Apache");
+    let server = Server::start(&httpd, &site.conf_path())?;
+    let _forwarder = SignalForwarder::start(server.clone())?;
+    match server::wait_ready(&server, &site.pid_path()) {
+        Started::Ready => {}
+        Started::Exited(status) => {
+            let log = if site.logging.to_terminal {
+                "  (see its log above)".to_string()
+            } else {
+                server::log_tail(&site.error_log_path(), 20)
+            };
+            if log.contains("Address already in use") {
+                return Err(Error::PortInUse { host: site.host.clone(), port: site.port });
+            }
+            let status = status.map_or("unknown status".into(), |s| s.to_string());
+            return Err(Error::StartFailed { status, log });
+        }
+    }
+    let serves = match &site.apps[..] {
+        [app] => site.url(&app.url),
+        apps => format!("{} ({})", site.url("/"), apps.iter().map(|a| a.url.as_str()).collect::<Vec<_>>().join(", ")),
+    };
+    println!("rgi-express: Apache (pid {}) serves {serves} (Ctrl-C stops it)", server.pid());
+    let _watcher = args.reload_on_changes.then(|| {
+        let libraries = site.libraries().into_iter().map(Path::to_path_buf).collect();
+        reload::Watcher::start(server.clone(), httpd.clone(), site.conf_path(), libraries)
+    });
+    let status = server::wait(&server);
+    println!("rgi-express: Apache stopped ({})", status.map_or("unknown status".into(), |s| s.to_string()));
+    Ok(server::exit_code(status))
+}
+
+fn setup_server(args: SetupServer) -> Result<u8> {
+    let httpd = Httpd::locate(&args.server.httpd)?;
+    let module = apache::find_module(args.server.module.as_deref())?;
+    let site = args.server.site(&args.server_root, module)?;
+    describe(&site);
+    write_server(&httpd, &site, true)?;
+    let apachectl = site.server_root.join("apachectl");
+    println!(
+        "rgi-express: ready; start it with `{} start` (add -DFOREGROUND to keep it in the foreground)",
+        apachectl.display()
+    );
+    Ok(0)
+}

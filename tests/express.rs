@@ -1,0 +1,491 @@
+//! rgi-express and installation, against Debian's real Apache: serving, stopping, the errors a
+//! person sees, setup-server's apachectl, `make install` and a2enmod.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use support::{artifacts, example, get, module};
+
+fn express() -> PathBuf {
+    artifacts().join("rgi-express")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
+}
+
+/// Every process whose process group is `pgid`, from /proc.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid pgrp …; comm may contain spaces, so split after its ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
+            members.push(pid);
+        }
+    }
+    members
+}
+
+/// A running `rgi-express start-server`.
+struct Express {
+    child: Option<Child>,
+    port: u16,
+    apache_pid: u32,
+    root: tempfile::TempDir,
+    lines: mpsc::Receiver<String>,
+    output: Vec<String>,
+}
+
+impl Express {
+    /// Starts `rgi-express start-server ARGS --port P --server-root R` and waits for its "serves"
+    /// line (retrying on another port if the chosen one was taken meanwhile).
+    fn start(args: &[&str]) -> Express {
+        let mut last = String::new();
+        for _attempt in 0..5 {
+            let root = temp_dir("rgi-express-test-");
+            let port = free_port();
+            let mut child = Command::new(express())
+                .arg("start-server")
+                .args(args)
+                .args(["--port", &port.to_string(), "--server-root"])
+                .arg(root.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run rgi-express");
+            let (tx, lines) = mpsc::channel();
+            let stdout = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut express = Express { child: Some(child), port, apache_pid: 0, root, lines, output: Vec::new() };
+            match express.wait_for_line("serves http") {
+                Some(line) => {
+                    let pid = line.split("(pid ").nth(1).and_then(|s| s.split(')').next()).unwrap();
+                    express.apache_pid = pid.parse().unwrap();
+                    return express;
+                }
+                None => {
+                    let mut stderr = String::new();
+                    let mut child = express.child.take().unwrap();
+                    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+                    let _ = child.wait();
+                    last = format!("{}\n{stderr}", express.output.join("\n"));
+                    if !stderr.contains("already in use") {
+                        panic!("rgi-express did not start:\n{last}");
+                    }
+                }
+            }
+        }
+        panic!("no free port for rgi-express:\n{last}");
+    }
+
+    /// Reads stdout until a line contains `needle` (None if rgi-express closed it first).
+    fn wait_for_line(&mut self, needle: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    self.output.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+        panic!("no line with {needle:?} within 60 s; so far:\n{}", self.output.join("\n"));
+    }
+
+    fn get(&self, path: &str) -> support::Response {
+        get(self.port, path)
+    }
+
+    /// Sends `signal` to rgi-express and waits for it to exit; returns its exit code.
+    fn stop_with(&mut self, signal: i32) -> Option<i32> {
+        let mut child = self.child.take()?;
+        // SAFETY: kill with the pid of our own, not yet reaped, child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                    self.output.push(line);
+                }
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        panic!("rgi-express did not stop within 60 s");
+    }
+
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("error_log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Express {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop_with(libc::SIGTERM);
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- rgi-express output ---\n{}\n--- error_log ---\n{}",
+                self.output.join("\n"),
+                self.error_log()
+            );
+        }
+    }
+}
+
+/// Runs rgi-express to completion.
+fn run_express(args: &[&str]) -> Output {
+    Command::new(express()).args(args).stdin(Stdio::null()).output().expect("run rgi-express")
+}
+
+fn output_text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn start_server_serves_apps_under_a_mount_point() {
+    let (environ, hello) = (example("environ"), example("hello"));
+    let express = Express::start(&[
+        environ.to_str().unwrap(),
+        "--mount-point",
+        "/app",
+        "--app",
+        "/app/hello",
+        hello.to_str().unwrap(),
+        "--setenv",
+        "DEPLOYMENT",
+        "test",
+    ]);
+
+    let r = express.get("/app/hello");
+    assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"));
+
+    let env = express.get("/app/some/path?x=1").environ();
+    assert_eq!(env["SCRIPT_NAME"], "/app");
+    assert_eq!(env["PATH_INFO"], "/some/path");
+    assert_eq!(env["QUERY_STRING"], "x=1");
+    assert_eq!(env["SERVER_PORT"], express.port.to_string());
+    assert_eq!(env["DEPLOYMENT"], "test");
+    assert_eq!(env["rgi.multithread"], "true");
+
+    let env = express.get("/app").environ();
+    assert_eq!((env["SCRIPT_NAME"].as_str(), env["PATH_INFO"].as_str()), ("/app", ""));
+
+    assert_eq!(express.get("/").status, 404, "nothing is mounted at /");
+    assert_eq!(express.get("/application").status, 404, "/app matches whole segments only");
+}
+
+#[test]
+fn sigterm_stops_apache_and_leaves_no_process_behind() {
+    let mut express = Express::start(&[example("hello").to_str().unwrap()]);
+    assert_eq!(express.get("/").status, 200);
+    let pgid = express.apache_pid;
+    let members = group_members(pgid);
+    assert!(members.contains(&pgid), "Apache leads its own process group: {members:?}");
+    assert!(members.len() >= 2, "the parent and at least one child run: {members:?}");
+    let own_group = nix_pgid();
+    assert_ne!(own_group, pgid, "Apache must not share the caller's process group");
+
+    assert_eq!(express.stop_with(libc::SIGTERM), Some(0), "rgi-express passes on Apache's clean exit");
+    assert!(express.output.iter().any(|l| l.contains("Apache stopped")), "{:?}", express.output);
+    assert_eq!(group_members(pgid), Vec::<u32>::new(), "processes left in Apache's group");
+    assert!(!Path::new(&format!("/proc/{pgid}")).exists(), "the Apache parent is gone");
+    assert!(express.error_log().contains("caught SIGTERM, shutting down"));
+}
+
+#[test]
+fn ctrl_c_stops_apache_too() {
+    let mut express = Express::start(&[example("hello").to_str().unwrap()]);
+    let pgid = express.apache_pid;
+    assert_eq!(express.stop_with(libc::SIGINT), Some(0));
+    assert_eq!(group_members(pgid), Vec::<u32>::new());
+}
+
+fn nix_pgid() -> u32 {
+    // SAFETY: getpgrp has no preconditions.
+    unsafe { libc::getpgrp() as u32 }
+}
+
+#[test]
+fn a_port_in_use_is_reported_before_starting() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let root = temp_dir("rgi-express-test-");
+    let hello = example("hello");
+    let out = run_express(&[
+        "start-server",
+        hello.to_str().unwrap(),
+        "--port",
+        &port,
+        "--server-root",
+        root.path().to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(text.contains(&format!("port {port} on 127.0.0.1 is already in use")), "{text}");
+    assert!(text.contains("--port"), "says what to do: {text}");
+    assert!(!root.path().join("httpd.pid").exists(), "Apache was not started");
+}
+
+#[test]
+fn a_missing_library_or_a_foreign_one_gets_the_module_message() {
+    let root = temp_dir("rgi-express-test-");
+    let port = free_port().to_string();
+    let base = ["start-server", "--port", &port, "--server-root", root.path().to_str().unwrap()];
+
+    let out = run_express(&[&base[..], &["/nonexistent/libmissing.so"]].concat());
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(text.contains("Apache refused the configuration"), "{text}");
+    assert!(text.contains("RGIScriptAlias: cannot read app library '/nonexistent/libmissing.so'"), "{text}");
+    assert!(!text.contains("Syntax error on line"), "only the module's words: {text}");
+
+    let not_an_app = module();
+    let out = run_express(&[&base[..], &[not_an_app.to_str().unwrap()]].concat());
+    assert!(!out.status.success());
+    let foreign = output_text(&out);
+    assert!(foreign.contains("is not an RGI app"), "{foreign}");
+}
+
+#[test]
+fn a_server_root_that_is_not_ours_is_refused() {
+    let parent = temp_dir("rgi-express-test-");
+    let root = parent.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let expected = if unsafe { libc::geteuid() } == 0 {
+        // Root can write anywhere, but a server root someone else owns could be used to make root
+        // load anything: rgi-express refuses it.
+        std::os::unix::fs::chown(&root, Some(65534), Some(65534)).unwrap();
+        "not to you"
+    } else {
+        std::fs::set_permissions(parent.path(), std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+        "permission denied"
+    };
+    let target = if expected == "not to you" { root.clone() } else { root.join("sub") };
+    let hello = example("hello");
+    let port = free_port().to_string();
+    let out = run_express(&[
+        "start-server",
+        hello.to_str().unwrap(),
+        "--port",
+        &port,
+        "--server-root",
+        target.to_str().unwrap(),
+    ]);
+    std::fs::set_permissions(parent.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(text.contains(&format!("cannot use {} as the server root", target.display())), "{text}");
+    assert!(text.contains(expected), "{text}");
+    assert!(text.contains("--server-root"), "says what to do: {text}");
+}
+
+#[test]
+fn a_rebuilt_library_is_served_after_reload_on_changes() {
+    let dir = temp_dir("rgi-express-app-");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let library = dir.path().join("libapp.so");
+    std::fs::copy(example("hello"), &library).unwrap();
+    let mut express = Express::start(&[library.to_str().unwrap(), "--reload-on-changes"]);
+    assert_eq!(express.get("/").text(), "Hello, World!");
+
+    // A build writes a new file and renames it into place, as cargo does.
+    let staged = dir.path().join("libapp.so.new");
+    std::fs::copy(example("environ"), &staged).unwrap();
+    std::fs::rename(&staged, &library).unwrap();
+    express.wait_for_line("changed: restarting Apache gracefully").expect("the change is noticed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = express.get("/x");
+        if r.status == 200 && r.environ().get("PATH_INFO").map(String::as_str) == Some("/x") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new build is not served: {}", r.text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn setup_server_writes_a_config_and_a_working_apachectl() {
+    let root = temp_dir("rgi-express-setup-");
+    let port = free_port();
+    let hello = example("hello");
+    let out = run_express(&[
+        "setup-server",
+        hello.to_str().unwrap(),
+        "--mount-point",
+        "/hello",
+        "--server-root",
+        root.path().to_str().unwrap(),
+        "--port",
+        &port.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(output_text(&out).contains("apachectl start"), "{}", output_text(&out));
+    let conf = std::fs::read_to_string(root.path().join("httpd.conf")).unwrap();
+    assert!(conf.contains(&format!("Listen 127.0.0.1:{port}")), "{conf}");
+    assert!(conf.contains(&format!("RGIScriptAlias \"/hello\" \"{}\"", hello.display())), "{conf}");
+    assert!(!root.path().join("httpd.pid").exists(), "setup-server starts nothing");
+
+    let apachectl = root.path().join("apachectl");
+    let ctl = |arg: &str| Command::new(&apachectl).arg(arg).output().unwrap();
+    assert!(ctl("configtest").status.success());
+    let started = ctl("start");
+    assert!(started.status.success(), "{}", output_text(&started));
+    let stop = Stopper(&apachectl);
+    let pid_file = root.path().join("httpd.pid");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pid_file.exists() {
+        assert!(Instant::now() < deadline, "apachectl start did not start Apache");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let r = get(port, "/hello");
+    assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"));
+    assert!(String::from_utf8_lossy(&ctl("status").stdout).contains(&format!("running (pid {pid})")));
+    drop(stop);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < deadline, "apachectl stop did not stop Apache");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ctl("status").status.code(), Some(3));
+}
+
+/// Stops an apachectl-started Apache when dropped (also when the test fails).
+struct Stopper<'a>(&'a Path);
+
+impl Drop for Stopper<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(self.0).arg("stop").output();
+    }
+}
+
+#[test]
+fn module_config_names_the_built_module() {
+    let out = run_express(&["module-config"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("LoadModule rgi_module \"{}\"\n", module().display()));
+}
+
+#[test]
+fn help_reads_like_a_man_page() {
+    let out = run_express(&["start-server", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in
+        ["Usage: rgi-express start-server", "--mount-point <URL-PATH>", "[default: 8000]", "SIGNALS:", "EXIT STATUS:"]
+    {
+        assert!(help.contains(needle), "{needle:?} missing from:\n{help}");
+    }
+}
+
+/// Whether a command exists on PATH.
+fn have(program: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn make_install_then_a2enmod_and_configtest_in_the_system_layout() {
+    for program in ["make", "a2enmod", "apache2ctl"] {
+        assert!(have(program), "{program} is needed (scripts/setup-debian.sh installs it)");
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dest = temp_dir("rgi-destdir-");
+    let d = dest.path();
+    let libexec = String::from_utf8(Command::new("apxs").args(["-q", "LIBEXECDIR"]).output().unwrap().stdout).unwrap();
+    let libexec = libexec.trim();
+
+    // The system layout: a copy of Debian's /etc/apache2 under DESTDIR.
+    std::fs::create_dir_all(d.join("etc")).unwrap();
+    let cp = Command::new("cp").arg("-a").arg("/etc/apache2").arg(d.join("etc")).status().unwrap();
+    assert!(cp.success());
+
+    let out = Command::new("make")
+        .current_dir(repo)
+        .arg("install")
+        .arg(format!("DESTDIR={}", d.display()))
+        .arg(format!("RELEASE_DIR={}", artifacts().display()))
+        .arg("BINDIR=/usr/local/bin")
+        .arg("CARGO=false") // never build here: the test uses what the harness built
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "make install failed:\n{}", output_text(&out));
+
+    let installed = d.join(libexec.trim_start_matches('/')).join("mod_rgi.so");
+    assert_eq!(std::fs::read(&installed).unwrap(), std::fs::read(module()).unwrap(), "the module, as built");
+    assert!(d.join("usr/local/bin/rgi-express").is_file());
+    let mods = d.join("etc/apache2/mods-available");
+    let load = std::fs::read_to_string(mods.join("rgi.load")).unwrap();
+    assert!(load.contains(&format!("LoadModule rgi_module {libexec}/mod_rgi.so")), "{load}");
+    assert!(mods.join("rgi.conf").is_file());
+
+    // The module is in DESTDIR, not yet in LIBEXECDIR: point the staged .load file at it.
+    std::fs::write(mods.join("rgi.load"), load.replace(&format!("{libexec}/mod_rgi.so"), installed.to_str().unwrap()))
+        .unwrap();
+    // README's virtual host (the Trac layout), with the hello example as the app.
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let vhost = readme
+        .split("```apache\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains("<VirtualHost *:80>") && block.contains("RGIScriptAlias"))
+        .expect("README shows a virtual host with RGIScriptAlias");
+    let vhost = vhost
+        .replace("/srv/trac/target/release/libtrac.so", example("hello").to_str().unwrap())
+        .replace("/srv/trac/target/release", artifacts().to_str().unwrap());
+    assert!(vhost.contains("<LocationMatch") && vhost.contains("AuthType Basic"), "{vhost}");
+    std::fs::write(d.join("etc/apache2/sites-available/trac.conf"), vhost).unwrap();
+    let sites = d.join("etc/apache2/sites-enabled");
+    std::os::unix::fs::symlink("../sites-available/trac.conf", sites.join("trac.conf")).unwrap();
+
+    let confdir = d.join("etc/apache2");
+    let env = |cmd: &mut Command| {
+        cmd.env("APACHE_CONFDIR", &confdir).env("APACHE_STATE_DIRECTORY", d.join("var/lib/apache2"));
+    };
+    let mut configtest = Command::new("apache2ctl");
+    configtest.arg("configtest");
+    env(&mut configtest);
+    let before = configtest.output().unwrap();
+    assert!(!before.status.success(), "RGIScriptAlias is unknown before a2enmod rgi");
+    assert!(output_text(&before).contains("RGIScriptAlias"), "{}", output_text(&before));
+
+    let mut a2enmod = Command::new("a2enmod");
+    a2enmod.arg("rgi");
+    env(&mut a2enmod);
+    let out = a2enmod.output().unwrap();
+    assert!(out.status.success(), "a2enmod rgi failed:\n{}", output_text(&out));
+    assert!(confdir.join("mods-enabled/rgi.load").exists());
+    assert!(confdir.join("mods-enabled/rgi.conf").exists());
+
+    let after = configtest.output().unwrap();
+    assert!(after.status.success(), "apache2ctl configtest failed after a2enmod rgi:\n{}", output_text(&after));
+    assert!(output_text(&after).contains("Syntax OK"));
+}
