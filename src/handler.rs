@@ -126,34 +126,55 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
 unsafe fn finish(ctx: &mut RequestContext<'_>, r: *mut sys::request_rec, outcome: abi::CallStatus) -> c_int {
     // SAFETY: the live request the context serves.
     let aborted = unsafe { (*(*r).connection).aborted } != 0;
-    if !ctx.sent {
-        if let Some(status) = ctx.input_error {
-            return status;
-        }
-        if outcome != abi::call::OK {
+    let failed = match outcome {
+        abi::call::OK => None,
+        abi::call::PANIC => Some("panicked"),
+        _ => Some("failed"),
+    };
+    let input_error = ctx.input_error;
+    let out = &mut ctx.output;
+    if !out.sent() {
+        // Nothing reached the client: Apache can still answer with a clean error page.
+        let refusal = if let Some(status) = input_error {
+            Some((status, None))
+        } else if let Some(what) = failed {
+            Some((sys::HTTP_INTERNAL_SERVER_ERROR, Some(format!("the app {what} before sending a response"))))
+        } else if !out.started() {
+            Some((sys::HTTP_INTERNAL_SERVER_ERROR, Some("the app returned without starting a response".into())))
+        } else if let Some((declared, written)) = out.missing_body() {
+            let why = format!("the app sent {written} bytes of its Content-Length of {declared}");
+            Some((sys::HTTP_INTERNAL_SERVER_ERROR, Some(why)))
+        } else {
+            out.final_status.map(|status| (status, None))
+        };
+        if let Some((status, why)) = refusal {
+            out.discard();
             if aborted {
                 return sys::DONE;
             }
-            let what = if outcome == abi::call::PANIC { "panicked" } else { "failed" };
-            ctx.log(sys::APLOG_ERR, &format!("the app {what} before sending a response; answering 500"));
-            return sys::HTTP_INTERNAL_SERVER_ERROR;
-        }
-        if let Some(status) = ctx.final_status {
+            if let Some(why) = why {
+                ctx.log(sys::APLOG_ERR, &format!("{why}; answering {status}"));
+            }
             return status;
         }
+        out.complete();
+        return sys::OK;
     }
-    if outcome != abi::call::OK {
-        if !aborted {
-            let what = if outcome == abi::call::PANIC { "panicked" } else { "failed" };
-            ctx.log(sys::APLOG_ERR, &format!("the app {what} while sending the body; the response was cut short"));
+    let why = match (failed, out.missing_body()) {
+        (Some(what), _) => Some(format!("the app {what} while sending the body")),
+        (None, Some((declared, written))) => {
+            Some(format!("the app sent {written} bytes of its Content-Length of {declared}"))
         }
-        ctx.abort_response();
-    } else if let Some((declared, written)) = ctx.missing_body() {
-        ctx.log(
-            sys::APLOG_ERR,
-            &format!("the app sent {written} bytes of its Content-Length of {declared}; the response was cut short"),
-        );
-        ctx.abort_response();
+        (None, None) => None,
+    };
+    match why {
+        Some(why) => {
+            if !aborted {
+                ctx.log(sys::APLOG_ERR, &format!("{why}; the response was cut short"));
+            }
+            ctx.output.cut();
+        }
+        None => out.complete(),
     }
     sys::OK
 }

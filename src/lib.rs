@@ -6,7 +6,8 @@
 //! - [`ffi`]: the unsafe boundary (bindings and the helpers around them).
 //! - [`directives`] and [`config`]: the configuration directives and their storage.
 //! - [`translate`]: URI → app library (translate_name phase).
-//! - [`handler`]: the content handler; [`request`]: what app calls do to the request;
+//! - [`handler`]: the content handler; [`request`]: what app calls do to the request and
+//!   [`output`]: to its response;
 //!   [`environ`]: the CGI/WSGI environ; [`response`]: what an app may send.
 //! - [`app`]: checking, loading and instantiating app libraries.
 //! - [`logging`]: `tracing` and panics into the error log.
@@ -18,6 +19,7 @@ pub mod environ;
 pub mod ffi;
 pub mod handler;
 pub mod logging;
+pub mod output;
 pub mod request;
 pub mod response;
 pub mod translate;

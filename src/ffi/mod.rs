@@ -98,6 +98,35 @@ pub unsafe fn palloc_copy<T: Copy>(pool: *mut apr_pool_t, value: T) -> *mut T {
     }
 }
 
+/// Appends `bucket` to `bb` (the `APR_BRIGADE_INSERT_TAIL` macro, spelled out).
+///
+/// # Safety
+/// Both must be live, and `bucket` in no brigade.
+pub unsafe fn brigade_insert_tail(bb: *mut sys::apr_bucket_brigade, bucket: *mut sys::apr_bucket) {
+    // SAFETY: the brigade's list head is a sentinel element of the bucket ring.
+    unsafe {
+        let sentinel = (&raw mut (*bb).list).cast::<sys::apr_bucket>();
+        let last = (*bb).list.prev;
+        (*bucket).link.next = sentinel;
+        (*bucket).link.prev = last;
+        (*last).link.next = bucket;
+        (*bb).list.prev = bucket;
+    }
+}
+
+/// Whether the last bucket of `bb` is an EOS bucket.
+///
+/// # Safety
+/// `bb` must be a live brigade.
+pub unsafe fn brigade_ends_with_eos(bb: *mut sys::apr_bucket_brigade) -> bool {
+    // SAFETY: the list head is the ring's sentinel; a non-sentinel last element is a bucket.
+    unsafe {
+        let sentinel = (&raw mut (*bb).list).cast::<sys::apr_bucket>();
+        let last = (*bb).list.prev;
+        last != sentinel && (*last).type_ == &raw const sys::apr_bucket_type_eos
+    }
+}
+
 /// The entries of an APR table.
 ///
 /// # Safety

@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 /// A parsed response.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Response {
     pub status: u16,
     pub reason: String,
@@ -15,6 +15,22 @@ pub struct Response {
     pub complete: bool,
     /// Everything received.
     pub raw: Vec<u8>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = String::from_utf8_lossy(&self.body);
+        let shown: String = body.chars().take(300).collect();
+        write!(
+            f,
+            "{} {} {:?} complete={} body({} bytes)={shown:?}",
+            self.status,
+            self.reason,
+            self.headers,
+            self.complete,
+            self.body.len()
+        )
+    }
 }
 
 impl Response {
