@@ -1,0 +1,338 @@
+//! Hostile input against a live Apache running mod_rgi: framing, paths, headers, smuggling and
+//! downloads. Each case asserts Apache's exact answer and, where the app runs, what it saw.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+
+use support::http::{connect, parse, parse_one};
+use support::{Apache, Config, example};
+
+/// The apps every case can reach.
+fn config(extra: &str) -> Config {
+    let mut body = String::new();
+    for name in ["hello", "environ", "echo", "stream", "misbehave", "panic"] {
+        body.push_str(&format!("RGIScriptAlias /{name} {}\n", example(name).display()));
+    }
+    body.push_str(extra);
+    Config::new(body)
+}
+
+/// Sends `raw`, optionally half-closing, and returns everything the server sent.
+fn exchange(apache: &Apache, raw: &[u8], half_close: bool) -> Vec<u8> {
+    let mut s = connect(apache.port);
+    s.write_all(raw).unwrap();
+    if half_close {
+        s.shutdown(Shutdown::Write).unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+fn status_of(apache: &Apache, raw: &[u8]) -> u16 {
+    let out = exchange(apache, raw, false);
+    parse(&out, false).map(|r| r.status).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out)))
+}
+
+/// (name, request, expected status): cases Apache must answer exactly so with mod_rgi loaded.
+fn status_cases() -> Vec<(&'static str, Vec<u8>, u16)> {
+    let c = |s: &str| s.as_bytes().to_vec();
+    vec![
+        (
+            "duplicate Content-Length",
+            c(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd",
+            ),
+            400,
+        ),
+        (
+            "repeated equal Content-Length",
+            c(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+            ),
+            400,
+        ),
+        (
+            "negative Content-Length",
+            c("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\nConnection: close\r\n\r\n"),
+            400,
+        ),
+        (
+            "Content-Length overflow",
+            c("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\nConnection: close\r\n\r\n"),
+            400,
+        ),
+        (
+            "unknown Transfer-Encoding",
+            c("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n"),
+            400,
+        ),
+        (
+            "bad chunk size",
+            c(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+            ),
+            400,
+        ),
+        (
+            "chunk size overflow",
+            c(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nffffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+            ),
+            413,
+        ),
+        ("%00 in the path", c("GET /environ/a%00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 404),
+        (
+            "%2F with AllowEncodedSlashes Off",
+            c("GET /environ/a%2Fb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            404,
+        ),
+        (
+            "overlong URI",
+            [
+                b"GET /environ/".to_vec(),
+                vec![b'a'; 9000],
+                b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+            414,
+        ),
+        (
+            "overlong header",
+            [
+                b"GET /environ HTTP/1.1\r\nHost: x\r\nX-Long: ".to_vec(),
+                vec![b'a'; 9000],
+                b"\r\nConnection: close\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+            400,
+        ),
+        (
+            "too many headers",
+            [
+                b"GET /environ HTTP/1.1\r\nHost: x\r\n".to_vec(),
+                (0..120).flat_map(|i| format!("X-H{i}: v\r\n").into_bytes()).collect(),
+                b"Connection: close\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+            400,
+        ),
+        ("space in a header name", c("GET /environ HTTP/1.1\r\nHost: x\r\nX Bad: v\r\nConnection: close\r\n\r\n"), 400),
+        (
+            "NUL in a header value",
+            b"GET /environ HTTP/1.1\r\nHost: x\r\nX-Nul: a\0b\r\nConnection: close\r\n\r\n".to_vec(),
+            400,
+        ),
+        ("HTTP/1.1 without Host", c("GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n"), 400),
+        ("two Host headers", c("GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n"), 400),
+        ("invalid Host", c("GET /hello HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n"), 400),
+        ("bare LF line ends", c("GET /hello HTTP/1.1\nHost: x\nConnection: close\n\n"), 400),
+        ("control byte in the method", b"G\x01T /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(), 400),
+        ("space in the target", c("GET /hello world HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 400),
+        ("traversal above the root", c("GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 400),
+        (
+            "unknown Expect",
+            c(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: something\r\nConnection: close\r\n\r\nabc",
+            ),
+            417,
+        ),
+        ("OPTIONS *", c("OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 200),
+    ]
+}
+
+#[test]
+fn malformed_requests_get_the_right_4xx() {
+    let apache = Apache::start(config(""));
+    let cases = status_cases();
+    assert!(cases.len() >= 20);
+    for (name, raw, expected) in cases {
+        assert_eq!(status_of(&apache, &raw), expected, "{name}");
+    }
+    assert_eq!(apache.get("/hello").status, 200, "still serving");
+    let log = apache.error_log();
+    assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn content_length_with_transfer_encoding_uses_the_chunks_and_closes() {
+    let apache = Apache::start(config(""));
+    let raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    let r = parse(&exchange(&apache, raw, false), false).unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "abc"));
+    assert_eq!(r.header("Connection"), Some("close"), "a smuggling attempt must not keep the connection");
+}
+
+#[test]
+fn truncated_bodies_are_answered_400() {
+    let apache = Apache::start(config(""));
+    let fixed = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\nabc";
+    let chunked = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n10\r\nabc";
+    for raw in [&fixed[..], &chunked[..]] {
+        let r = parse(&exchange(&apache, raw, true), false).unwrap();
+        assert_eq!(r.status, 400, "{r:?}");
+        assert!(!r.text().contains("abc"), "no partial echo in an error page");
+    }
+}
+
+#[test]
+fn pipelined_and_byte_by_byte_requests() {
+    let apache = Apache::start(config(""));
+    let two =
+        b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /environ/second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let out = exchange(&apache, two, false);
+    let (first, used) = parse_one(&out, false).unwrap();
+    assert_eq!(first.text(), "Hello, World!");
+    let second = parse(&out[used..], false).unwrap();
+    assert_eq!(second.environ()["PATH_INFO"], "/second");
+
+    let mut s = connect(apache.port);
+    for b in b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nslow!" {
+        s.write_all(&[*b]).unwrap();
+        s.flush().unwrap();
+    }
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    assert_eq!(parse(&out, false).unwrap().text(), "slow!");
+}
+
+#[test]
+fn slow_bodies_time_out_with_408() {
+    let config = config("RequestReadTimeout header=5 body=1\n").module("reqtimeout");
+    let apache = Apache::start(config);
+    let mut s = connect(apache.port);
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\nab").unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert_eq!(parse(&out, false).unwrap().status, 408);
+}
+
+#[test]
+fn expect_100_continue_without_a_body() {
+    let apache = Apache::start(config(""));
+    let raw =
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n";
+    let out = exchange(&apache, raw, false);
+    let r = parse(&out, false).unwrap();
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    assert!(!String::from_utf8_lossy(&out).contains("100 Continue"), "no 100 when no body is read");
+}
+
+#[test]
+fn paths_are_normalised_before_the_app_sees_them() {
+    let apache = Apache::start(config(""));
+    let env = |target: &str| {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        parse(&exchange(&apache, raw.as_bytes(), false), false).unwrap()
+    };
+    assert_eq!(env("/environ/../hello").text(), "Hello, World!", "dot-dot leaves the alias");
+    assert_eq!(env("/environ/%2e%2e/hello").text(), "Hello, World!", "encoded dot-dot too");
+    let e = env("/environ/a/./b/../c").environ();
+    assert_eq!(e["PATH_INFO"], "/a/c");
+    let e = env("//environ//x//y").environ();
+    assert_eq!((e["SCRIPT_NAME"].as_str(), e["PATH_INFO"].as_str()), ("/environ", "/x/y"));
+    let e = env("http://example.org/environ/abs?q=1").environ();
+    assert_eq!(
+        (e["SCRIPT_NAME"].as_str(), e["PATH_INFO"].as_str(), e["QUERY_STRING"].as_str()),
+        ("/environ", "/abs", "q=1")
+    );
+}
+
+#[test]
+fn encoded_slashes_follow_allow_encoded_slashes() {
+    let on = Apache::start(config("AllowEncodedSlashes On\n"));
+    assert_eq!(on.get("/environ/a%2Fb").environ()["PATH_INFO"], "/a/b");
+    let nodecode = Apache::start(config("AllowEncodedSlashes NoDecode\n"));
+    let e = nodecode.get("/environ/a%2Fb").environ();
+    assert_eq!(e["PATH_INFO"], "/a%2Fb");
+}
+
+#[test]
+fn http_1_0_without_host_is_served() {
+    let apache = Apache::start(config(""));
+    let r = parse(&exchange(&apache, b"GET /environ HTTP/1.0\r\n\r\n", false), false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.environ()["SERVER_PROTOCOL"], "HTTP/1.0");
+}
+
+#[test]
+fn obs_fold_reaches_the_app_unfolded() {
+    let apache = Apache::start(config(""));
+    let raw = b"GET /environ HTTP/1.1\r\nHost: x\r\nX-Fold: a\r\n b\r\nConnection: close\r\n\r\n";
+    let r = parse(&exchange(&apache, raw, false), false).unwrap();
+    assert_eq!(r.status, 200);
+    let value = &r.environ()["HTTP_X_FOLD"];
+    assert!(
+        !value.contains('\r') && !value.contains('\n') && value.starts_with('a') && value.ends_with('b'),
+        "{value:?}"
+    );
+}
+
+#[test]
+fn clients_cannot_smuggle_identity_or_proxies() {
+    let apache = Apache::start(config(""));
+    let raw =
+        b"GET /environ HTTP/1.1\r\nHost: x\r\nRemote-User: admin\r\nRemote_User: admin\r\nX-Remote-User: admin\r\n\
+REMOTE_USER: admin\r\nAuth-Type: Basic\r\nAuth_Type: Basic\r\nAuthorization: Basic YWRtaW46YWRtaW4=\r\n\
+Proxy: http://evil:8080\r\nProxy-Authorization: Basic eA==\r\nHTTP_PROXY: x\r\nConnection: close\r\n\r\n";
+    let e = parse(&exchange(&apache, raw, false), false).unwrap().environ();
+    for forbidden in [
+        "REMOTE_USER",
+        "AUTH_TYPE",
+        "HTTP_AUTHORIZATION",
+        "HTTP_PROXY",
+        "HTTP_PROXY_AUTHORIZATION",
+        "HTTP_REMOTE_USER_",
+    ] {
+        assert!(!e.contains_key(forbidden), "{forbidden} must not be settable by a client: {e:?}");
+    }
+    assert_eq!(e["HTTP_REMOTE_USER"], "admin", "the dash spelling is an ordinary header");
+    assert_eq!(e["HTTP_X_REMOTE_USER"], "admin");
+    assert_eq!(e["HTTP_AUTH_TYPE"], "Basic");
+    assert_eq!(e.keys().filter(|k| k.contains("REMOTE_USER")).count(), 2, "only the HTTP_ spellings: {e:?}");
+}
+
+#[test]
+fn pass_authorization_on_passes_it() {
+    let apache = Apache::start(config("<Location /environ>\n RGIPassAuthorization On\n</Location>\n"));
+    let raw = b"GET /environ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k3n\r\nConnection: close\r\n\r\n";
+    let e = parse(&exchange(&apache, raw, false), false).unwrap().environ();
+    assert_eq!(e["HTTP_AUTHORIZATION"], "Bearer t0k3n");
+    assert!(!e.contains_key("REMOTE_USER"));
+}
+
+#[test]
+fn app_mistakes_never_reach_the_client() {
+    let apache = Apache::start(config(""));
+    for (case, status) in [
+        ("crlf-value", 500),
+        ("lf-value", 500),
+        ("nul-value", 500),
+        ("crlf-name", 500),
+        ("space-name", 500),
+        ("status-99", 500),
+        ("status-1000", 500),
+        ("status-0", 500),
+        ("bad-length", 500),
+        ("error-before", 500),
+        ("short-body", 500),
+    ] {
+        let r = apache.get(&format!("/misbehave?case={case}"));
+        assert_eq!(r.status, status, "{case}");
+        let raw = String::from_utf8_lossy(&r.raw);
+        assert!(
+            !raw.contains("stolen") && !raw.contains("X-Injected") && !raw.contains("refused to answer"),
+            "{case}: {raw}"
+        );
+    }
+    let r = apache.get("/misbehave?case=write-after-end");
+    assert_eq!(r.text(), "body more");
+    for place in ["call", "drop"] {
+        assert_eq!(apache.get(&format!("/panic?where={place}")).status, 500);
+    }
+    let r = apache.get("/panic?where=body");
+    assert!(!r.complete && r.text() == "partial body\n", "{r:?}");
+    assert_eq!(apache.get("/hello").status, 200);
+}
