@@ -336,3 +336,78 @@ fn app_mistakes_never_reach_the_client() {
     assert!(!r.complete && r.text() == "partial body\n", "{r:?}");
     assert_eq!(apache.get("/hello").status, 200);
 }
+
+/// A server whose /download sends a 1 MiB file of known bytes.
+fn download_server() -> (Apache, Vec<u8>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("file.bin");
+    let data: Vec<u8> = (0..1_048_576u32).map(|i| (i.wrapping_mul(31) >> 3) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let extra = format!(
+        "RGIScriptAlias /download {}\n<Location /download>\n RGIOption download.file {}\n</Location>\n",
+        example("download").display(),
+        path.display()
+    );
+    (Apache::start(config(&extra)), data, dir)
+}
+
+#[test]
+fn range_requests_on_file_responses() {
+    let (apache, data, _dir) = download_server();
+    let ask = |range: &str| {
+        let raw = format!("GET /download HTTP/1.1\r\nHost: x\r\nRange: {range}\r\nConnection: close\r\n\r\n");
+        parse(&exchange(&apache, raw.as_bytes(), false), false).unwrap()
+    };
+    let r = ask("bytes=0-99");
+    assert_eq!((r.status, r.body.as_slice()), (206, &data[..100]));
+    assert_eq!(r.header("Content-Range"), Some("bytes 0-99/1048576"));
+    let r = ask("bytes=-10");
+    assert_eq!((r.status, r.body.as_slice()), (206, &data[data.len() - 10..]));
+    let r = ask("bytes=0-9,100-109");
+    assert_eq!(r.status, 206);
+    let content_type = r.header("Content-Type").unwrap();
+    assert!(content_type.starts_with("multipart/byteranges"), "{content_type}");
+    let body = &r.body;
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    assert!(has(&data[..10]) && has(&data[100..110]));
+    assert_eq!(ask("bytes=2000000-3000000").status, 416);
+    assert_eq!(ask("bytes=5-1").status, 200, "a syntactically invalid range is ignored");
+    assert_eq!(ask("chars=0-1").status, 200);
+}
+
+#[test]
+fn head_and_conditional_requests_on_file_responses() {
+    let (apache, data, _dir) = download_server();
+    let head =
+        parse(&exchange(&apache, b"HEAD /download HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false), true)
+            .unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("Content-Length"), Some(data.len().to_string().as_str()));
+    let head_end = head.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(head.raw.len(), head_end, "HEAD sends no body");
+    let last_modified = head.header("Last-Modified").unwrap().to_string();
+    let ask = |header: String| {
+        let raw = format!("GET /download HTTP/1.1\r\nHost: x\r\n{header}\r\nConnection: close\r\n\r\n");
+        parse(&exchange(&apache, raw.as_bytes(), false), false).unwrap().status
+    };
+    assert_eq!(ask(format!("If-Modified-Since: {last_modified}")), 304);
+    assert_eq!(ask("If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT".into()), 200);
+    assert_eq!(ask("If-Unmodified-Since: Sat, 01 Jan 2000 00:00:00 GMT".into()), 412);
+}
+
+#[test]
+fn clients_aborting_downloads_cost_nothing() {
+    let (apache, data, _dir) = download_server();
+    for _ in 0..20 {
+        let mut s = connect(apache.port);
+        s.write_all(b"GET /download HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut first = [0u8; 1024];
+        let _ = s.read(&mut first).unwrap();
+        drop(s);
+    }
+    let r = apache.get("/download");
+    assert_eq!(r.body, data);
+    let log = apache.error_log();
+    assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
+}
