@@ -171,6 +171,9 @@ fn output_text(out: &Output) -> String {
 #[test]
 fn start_server_serves_apps_under_a_mount_point() {
     let (environ, hello) = (example("environ"), example("hello"));
+    let static_dir = temp_dir("rgi-express-static-");
+    std::fs::set_permissions(static_dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(static_dir.path().join("style.css"), "body {}").unwrap();
     let express = Express::start(&[
         environ.to_str().unwrap(),
         "--mount-point",
@@ -181,6 +184,10 @@ fn start_server_serves_apps_under_a_mount_point() {
         "--setenv",
         "DEPLOYMENT",
         "test",
+        "--url-alias",
+        "/static",
+        static_dir.path().to_str().unwrap(),
+        "--access-log",
     ]);
 
     let r = express.get("/app/hello");
@@ -199,6 +206,17 @@ fn start_server_serves_apps_under_a_mount_point() {
 
     assert_eq!(express.get("/").status, 404, "nothing is mounted at /");
     assert_eq!(express.get("/application").status, 404, "/app matches whole segments only");
+
+    let css = express.get("/static/style.css");
+    assert_eq!((css.status, css.text().as_str()), (200, "body {}"));
+    assert_eq!(css.header("Content-Type"), Some("text/css"));
+
+    let access_log = express.root.path().join("access_log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&access_log).unwrap_or_default().contains("\"GET /static/style.css HTTP/1.1\" 200") {
+        assert!(Instant::now() < deadline, "no access log line for the request");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

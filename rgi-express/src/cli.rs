@@ -170,6 +170,10 @@ pub struct ServerArgs {
     #[arg(long, value_name = "M", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub threads: u32,
 
+    /// The apps' current directory in daemon mode [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub working_directory: Option<PathBuf>,
+
     /// Run the apps inside Apache's own children instead of daemon processes
     ///
     /// Embedded mode is the fastest; a crashing app takes an Apache child with it, and the apps run
@@ -272,6 +276,10 @@ impl ServerArgs {
             mode: if self.embedded { Mode::Embedded } else { site::DEFAULT_MODE },
             processes: self.processes,
             threads: self.threads,
+            working_directory: match &self.working_directory {
+                Some(dir) => absolute(dir),
+                None => std::env::current_dir().unwrap_or_else(|_| "/".into()),
+            },
             run_as: preflight::run_as(self.user.as_deref(), self.group.as_deref())?,
             auth,
             setenv: pairs(&self.setenv),

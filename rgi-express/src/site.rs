@@ -116,6 +116,8 @@ pub struct Site {
     pub processes: u32,
     /// Threads in each of them.
     pub threads: u32,
+    /// The apps' current directory (daemon mode; Apache's children run in `/`).
+    pub working_directory: PathBuf,
     /// User and group for the children, when Apache starts as root.
     pub run_as: Option<RunAs>,
     /// Authentication for the whole site.
@@ -312,17 +314,16 @@ impl Site {
     fn app_directives(&self, c: &mut Conf) -> Result<(), Error> {
         c.line("# The apps");
         if self.mode == Mode::Daemon {
-            let home = self.apps.first().and_then(|a| a.library.parent()).unwrap_or(&self.server_root);
             let mut words = vec![
                 PROCESS_GROUP.to_string(),
                 format!("processes={}", self.processes),
                 format!("threads={}", self.threads),
-                format!("home={}", q(home)?),
+                q(format!("home={}", self.working_directory.display()))?,
                 format!("display-name=(rgi-express:{})", self.port),
             ];
             if let Some(run_as) = &self.run_as {
-                words.push(format!("user={}", q(&run_as.user)?));
-                words.push(format!("group={}", q(&run_as.group)?));
+                words.push(q(format!("user={}", run_as.user))?);
+                words.push(q(format!("group={}", run_as.group))?);
             }
             words.extend(
                 ["request-timeout=60", "queue-timeout=45", "connect-timeout=15", "socket-timeout=60"].map(String::from),
@@ -462,6 +463,7 @@ mod tests {
             mode: Mode::Embedded,
             processes: 1,
             threads: 5,
+            working_directory: "/srv/work".into(),
             run_as: None,
             auth: None,
             setenv: vec![],
@@ -529,7 +531,8 @@ mod tests {
         s.run_as = Some(RunAs { user: "www-data".into(), group: "www-data".into() });
         let conf = s.httpd_conf().unwrap();
         assert!(conf.contains("RGIDaemonProcess rgi-express processes=1 threads=5"), "{conf}");
-        assert!(conf.contains("user=\"www-data\" group=\"www-data\""));
+        assert!(conf.contains("\"user=www-data\" \"group=www-data\""), "{conf}");
+        assert!(conf.contains("\"home=/srv/work\""), "{conf}");
         assert!(conf.contains("RGIScriptAlias \"/api\" \"/srv/b/libb.so\" process-group=rgi-express"));
     }
 
