@@ -292,6 +292,16 @@ fn a_missing_library_or_a_foreign_one_gets_the_module_message() {
 }
 
 #[test]
+fn a_missing_apache_says_how_to_install_it() {
+    let hello = example("hello");
+    let out = run_express(&["start-server", hello.to_str().unwrap(), "--httpd", "/nonexistent/apache2"]);
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(text.contains("Apache httpd is not installed (/nonexistent/apache2 does not exist)"), "{text}");
+    assert!(text.contains("apt-get install apache2"), "{text}");
+}
+
+#[test]
 fn a_server_root_that_is_not_ours_is_refused() {
     let parent = temp_dir("rgi-express-test-");
     let root = parent.path().join("root");
@@ -325,19 +335,12 @@ fn a_server_root_that_is_not_ours_is_refused() {
     assert!(text.contains("--server-root"), "says what to do: {text}");
 }
 
-#[test]
-fn a_rebuilt_library_is_served_after_reload_on_changes() {
-    let dir = temp_dir("rgi-express-app-");
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let library = dir.path().join("libapp.so");
-    std::fs::copy(example("hello"), &library).unwrap();
-    let mut express = Express::start(&[library.to_str().unwrap(), "--reload-on-changes"]);
-    assert_eq!(express.get("/").text(), "Hello, World!");
-
-    // A build writes a new file and renames it into place, as cargo does.
-    let staged = dir.path().join("libapp.so.new");
+/// Replaces `library` with the environ example the way a build does (a new file renamed into
+/// place) and waits until the server answers with it.
+fn rebuild_and_wait(express: &mut Express, library: &Path) {
+    let staged = library.with_extension("so.new");
     std::fs::copy(example("environ"), &staged).unwrap();
-    std::fs::rename(&staged, &library).unwrap();
+    std::fs::rename(&staged, library).unwrap();
     express.wait_for_line("changed: restarting Apache gracefully").expect("the change is noticed");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -348,6 +351,40 @@ fn a_rebuilt_library_is_served_after_reload_on_changes() {
         assert!(Instant::now() < deadline, "the new build is not served: {}", r.text());
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_rebuilt_library_is_served_after_reload_on_changes() {
+    let dir = temp_dir("rgi-express-app-");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let library = dir.path().join("libapp.so");
+    std::fs::copy(example("hello"), &library).unwrap();
+    let mut express = Express::start(&[library.to_str().unwrap(), "--reload-on-changes"]);
+    assert_eq!(express.get("/").text(), "Hello, World!");
+
+    // A build writes a new file and renames it into place, as cargo does.
+    rebuild_and_wait(&mut express, &library);
+}
+
+#[test]
+fn a_library_apaches_user_cannot_read_is_served_from_a_copy() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: only root starts Apache's children as another user");
+        return;
+    }
+    let private = temp_dir("rgi-express-private-");
+    std::fs::set_permissions(private.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let library = private.path().join("libapp.so");
+    std::fs::copy(example("hello"), &library).unwrap();
+    let mut express = Express::start(&[library.to_str().unwrap(), "--reload-on-changes"]);
+    assert!(
+        express.output.iter().any(|l| l.contains("www-data cannot enter") && l.contains("serving a copy")),
+        "{:?}",
+        express.output
+    );
+    assert_eq!(express.get("/").text(), "Hello, World!");
+    rebuild_and_wait(&mut express, &library);
 }
 
 #[test]

@@ -11,8 +11,8 @@ mod preflight;
 mod reload;
 mod server;
 mod site;
+mod stage;
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -44,25 +44,30 @@ fn module_config(args: ModuleConfig) -> Result<u8> {
     Ok(0)
 }
 
-/// Writes the server root's files for `site` and checks them with `apache2 -t`.
-fn write_server(httpd: &Httpd, site: &Site, with_apachectl: bool) -> Result<()> {
+/// Writes the server root's files for `site` (serving copies of libraries its user cannot read)
+/// and checks them with `apache2 -t`. Returns the copies.
+fn write_server(httpd: &Httpd, site: &mut Site, with_apachectl: bool) -> Result<Vec<stage::Copy>> {
     preflight::prepare_server_root(&site.server_root)?;
+    let copies = stage::stage_unreachable(site)?;
     preflight::write_file(&site.server_root, &site.conf_path(), &site.httpd_conf()?, 0o644)?;
     if with_apachectl {
         let script = apache::apachectl_script(&httpd.binary, &site.conf_path(), &site.pid_path());
         preflight::write_file(&site.server_root, &site.server_root.join("apachectl"), &script, 0o755)?;
     }
-    if let Some(run_as) = &site.run_as {
-        let mut needed: Vec<(&Path, bool)> = site.libraries().into_iter().map(|l| (l, false)).collect();
-        needed.push((&site.server_root, false));
-        for (path, write) in needed {
-            if let Some(why) = preflight::unreachable_by(path, run_as, write) {
-                println!("rgi-express: warning: Apache's children run as {}: {why}", run_as.user);
-            }
-        }
+    if let Some(why) = site.run_as.as_ref().and_then(|r| preflight::unreachable_by(&site.server_root, r, false)) {
+        println!("rgi-express: warning: Apache's children run as {why}");
     }
     println!("rgi-express: checking the configuration (apache2 -t)");
-    httpd.configtest(&site.conf_path())
+    httpd.configtest(&site.conf_path()).map_err(|e| match e {
+        Error::ConfigRefused { mut message, conf } => {
+            for copy in &copies {
+                message = message.replace(&copy.copy.display().to_string(), &copy.original.display().to_string());
+            }
+            Error::ConfigRefused { message, conf }
+        }
+        other => other,
+    })?;
+    Ok(copies)
 }
 
 fn describe(site: &Site) {
@@ -92,10 +97,10 @@ fn start_server(args: StartServer) -> Result<u8> {
     let module = apache::find_module(args.server.module.as_deref())?;
     let server_root =
         args.server_root.clone().unwrap_or_else(|| preflight::default_server_root(&args.server.host, args.server.port));
-    let site = args.server.site(&server_root, module)?;
+    let mut site = args.server.site(&server_root, module)?;
     preflight::check_port(&site.host, site.port)?;
     describe(&site);
-    write_server(&httpd, &site, false)?;
+    let copies = write_server(&httpd, &mut site, false)?;
     let _ = std::fs::remove_file(site.pid_path());
 
     println!("rgi-express: starting Apache");
@@ -122,8 +127,8 @@ fn start_server(args: StartServer) -> Result<u8> {
     };
     println!("rgi-express: Apache (pid {}) serves {serves} (Ctrl-C stops it)", server.pid());
     let _watcher = args.reload_on_changes.then(|| {
-        let libraries = site.libraries().into_iter().map(Path::to_path_buf).collect();
-        reload::Watcher::start(server.clone(), httpd.clone(), site.conf_path(), libraries)
+        let libraries = site.libraries().into_iter().map(|l| stage::original(&copies, l).to_path_buf()).collect();
+        reload::Watcher::start(server.clone(), httpd.clone(), site.conf_path(), libraries, copies)
     });
     let status = server::wait(&server);
     println!("rgi-express: Apache stopped ({})", status.map_or("unknown status".into(), |s| s.to_string()));
@@ -133,9 +138,11 @@ fn start_server(args: StartServer) -> Result<u8> {
 fn setup_server(args: SetupServer) -> Result<u8> {
     let httpd = Httpd::locate(&args.server.httpd)?;
     let module = apache::find_module(args.server.module.as_deref())?;
-    let site = args.server.site(&args.server_root, module)?;
+    let mut site = args.server.site(&args.server_root, module)?;
     describe(&site);
-    write_server(&httpd, &site, true)?;
+    if !write_server(&httpd, &mut site, true)?.is_empty() {
+        println!("rgi-express: run setup-server again after rebuilding to update the copies");
+    }
     let apachectl = site.server_root.join("apachectl");
     println!(
         "rgi-express: ready; start it with `{} start` (add -DFOREGROUND to keep it in the foreground)",

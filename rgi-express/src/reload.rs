@@ -16,6 +16,7 @@ use nix::sys::signal::Signal;
 
 use crate::apache::Httpd;
 use crate::server::Server;
+use crate::stage;
 
 const POLL: Duration = Duration::from_secs(1);
 
@@ -34,8 +35,15 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Watches `libraries`; restarts `server` (checked with `conf`) when one changes.
-    pub fn start(server: Arc<Server>, httpd: Httpd, conf: PathBuf, libraries: Vec<PathBuf>) -> Watcher {
+    /// Watches `libraries`; restarts `server` (checked with `conf`) when one changes, after
+    /// refreshing its copy if it is served from one.
+    pub fn start(
+        server: Arc<Server>,
+        httpd: Httpd,
+        conf: PathBuf,
+        libraries: Vec<PathBuf>,
+        copies: Vec<stage::Copy>,
+    ) -> Watcher {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             let mut known: Vec<Fingerprint> = libraries.iter().map(|l| fingerprint(l)).collect();
@@ -53,6 +61,11 @@ impl Watcher {
                         changed.push(lib);
                     } else {
                         pending[i] = Some(now);
+                    }
+                }
+                for copy in copies.iter().filter(|c| changed.contains(&&c.original)) {
+                    if let Err(e) = copy.refresh() {
+                        println!("rgi-express: cannot copy {}: {e}", copy.original.display());
                     }
                 }
                 if !changed.is_empty() {
