@@ -24,19 +24,53 @@ fn temp_dir(prefix: &str) -> tempfile::TempDir {
     tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
 }
 
-/// Every process whose process group is `pgid`, from /proc.
-fn group_members(pgid: u32) -> Vec<u32> {
-    let mut members = Vec::new();
+/// One process as /proc shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Proc {
+    pid: u32,
+    ppid: u32,
+    pgid: u32,
+    /// Start time in clock ticks since boot: with the pid, names the process even if the pid is
+    /// reused later.
+    start: u64,
+}
+
+/// Every process, from /proc.
+fn processes() -> Vec<Proc> {
+    let mut all = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // pid (comm) state ppid pgrp …; comm may contain spaces, so split after its ')'.
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
-        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
-            members.push(pid);
-        }
+        // pid (comm) state ppid pgrp … starttime is field 22; comm may contain spaces and ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        all.push(Proc { pid, ppid: num(1) as u32, pgid: num(2) as u32, start: num(19) });
     }
-    members
+    all
+}
+
+/// The Apache parent `pid`, everything in its process group, and all their descendants.
+fn apache_processes(pid: u32) -> Vec<Proc> {
+    let all = processes();
+    let mut found: Vec<Proc> = all.iter().filter(|p| p.pid == pid || p.pgid == pid).copied().collect();
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i].pid;
+        for p in &all {
+            if p.ppid == parent && !found.contains(p) {
+                found.push(*p);
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Which of `procs` still exist (same pid, same start time).
+fn still_running(procs: &[Proc]) -> Vec<Proc> {
+    let now = processes();
+    procs.iter().filter(|p| now.contains(p)).copied().collect()
 }
 
 /// A running `rgi-express start-server`.
@@ -224,30 +258,26 @@ fn sigterm_stops_apache_and_leaves_no_process_behind() {
     let mut express = Express::start(&[example("hello").to_str().unwrap()]);
     assert_eq!(express.get("/").status, 200);
     let pgid = express.apache_pid;
-    let members = group_members(pgid);
-    assert!(members.contains(&pgid), "Apache leads its own process group: {members:?}");
-    assert!(members.len() >= 2, "the parent and at least one child run: {members:?}");
-    let own_group = nix_pgid();
+    let procs = apache_processes(pgid);
+    assert!(procs.iter().any(|p| p.pid == pgid && p.pgid == pgid), "Apache leads its own process group: {procs:?}");
+    assert!(procs.len() >= 2, "the parent and at least one child run: {procs:?}");
+    // SAFETY: getpgrp has no preconditions.
+    let own_group = unsafe { libc::getpgrp() } as u32;
     assert_ne!(own_group, pgid, "Apache must not share the caller's process group");
 
     assert_eq!(express.stop_with(libc::SIGTERM), Some(0), "rgi-express passes on Apache's clean exit");
     assert!(express.output.iter().any(|l| l.contains("Apache stopped")), "{:?}", express.output);
-    assert_eq!(group_members(pgid), Vec::<u32>::new(), "processes left in Apache's group");
-    assert!(!Path::new(&format!("/proc/{pgid}")).exists(), "the Apache parent is gone");
+    assert_eq!(still_running(&procs), vec![], "processes left behind");
+    assert!(processes().iter().all(|p| p.pgid != pgid), "nothing left in Apache's group");
     assert!(express.error_log().contains("caught SIGTERM, shutting down"));
 }
 
 #[test]
 fn ctrl_c_stops_apache_too() {
     let mut express = Express::start(&[example("hello").to_str().unwrap()]);
-    let pgid = express.apache_pid;
+    let procs = apache_processes(express.apache_pid);
     assert_eq!(express.stop_with(libc::SIGINT), Some(0));
-    assert_eq!(group_members(pgid), Vec::<u32>::new());
-}
-
-fn nix_pgid() -> u32 {
-    // SAFETY: getpgrp has no preconditions.
-    unsafe { libc::getpgrp() as u32 }
+    assert_eq!(still_running(&procs), vec![], "processes left behind");
 }
 
 #[test]

@@ -108,6 +108,10 @@ fn start_server(args: StartServer) -> Result<u8> {
     let _forwarder = SignalForwarder::start(server.clone())?;
     match server::wait_ready(&server, &site.pid_path()) {
         Started::Ready => {}
+        Started::Exited(status) if server.stop_requested() => {
+            println!("rgi-express: Apache stopped before it was ready");
+            return Ok(server::exit_code(status));
+        }
         Started::Exited(status) => {
             let log = if site.logging.to_terminal {
                 "  (see its log above)".to_string()

@@ -1,8 +1,9 @@
 //! Apache running in the foreground under rgi-express: started in its own process group,
 //! watched until it is ready, stopped by Ctrl-C or SIGTERM, and swept up when it exits.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ const POLL: Duration = Duration::from_millis(100);
 pub struct Server {
     pid: Pid,
     child: Mutex<Option<Child>>,
+    stop_requested: AtomicBool,
 }
 
 impl Server {
@@ -31,7 +33,8 @@ impl Server {
             .foreground(conf)
             .spawn()
             .map_err(|source| Error::Run { program: httpd.binary.display().to_string(), source })?;
-        Ok(Arc::new(Server { pid: Pid::from_raw(child.id() as i32), child: Mutex::new(Some(child)) }))
+        let pid = Pid::from_raw(child.id() as i32);
+        Ok(Arc::new(Server { pid, child: Mutex::new(Some(child)), stop_requested: AtomicBool::new(false) }))
     }
 
     /// The parent's pid.
@@ -44,6 +47,11 @@ impl Server {
     pub fn signal(&self, signal: Signal) -> bool {
         let child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         child.is_some() && kill(self.pid, signal).is_ok()
+    }
+
+    /// Whether a stop was asked for (by a signal to rgi-express).
+    pub fn stop_requested(&self) -> bool {
+        self.stop_requested.load(Ordering::Relaxed)
     }
 
     /// Kills every process left in Apache's process group.
@@ -128,6 +136,7 @@ impl SignalForwarder {
                     continue;
                 }
                 stops += 1;
+                server.stop_requested.store(true, Ordering::Relaxed);
                 if stops == 1 {
                     if server.signal(Signal::SIGTERM) {
                         println!("\nrgi-express: stopping Apache (again to stop at once)");
@@ -170,7 +179,7 @@ pub fn exit_code(status: Option<ExitStatus>) -> u8 {
 }
 
 /// The last `n` lines of a log file.
-pub fn log_tail(path: &PathBuf, n: usize) -> String {
+pub fn log_tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
