@@ -99,6 +99,7 @@ fn main() {
         "TAKE.*",
         "FLAG",
         "ITERATE.*",
+        "REMOTE_(HOST|NAME|NOLOOKUP|DOUBLE_REV)",
     ] {
         builder = builder.allowlist_var(var);
     }

@@ -109,6 +109,8 @@ pub struct DirConfig {
     pub options: Vec<OptionEntry>,
     /// `options` as ABI pairs (pointing into `options`), rebuilt after every change.
     option_pairs: Vec<RgiPair>,
+    /// The auth libraries (`RGIAuthUserScript`, …).
+    pub auth: crate::auth::config::DirAuth,
 }
 
 impl DirConfig {
@@ -143,6 +145,7 @@ impl DirConfig {
             pass_authorization: add.pass_authorization.or(base.pass_authorization),
             options: base.options.clone(),
             option_pairs: Vec::new(),
+            auth: crate::auth::config::DirAuth::merge(&base.auth, &add.auth),
         };
         for (name, value) in &add.options {
             merged.options.retain(|(n, _)| n != name);

@@ -26,6 +26,10 @@ pub struct EnvironContext<'a> {
     pub pass_authorization: bool,
 }
 
+/// Keys that only Apache's authentication sets (from `r->user` and the auth type), never a
+/// `SetEnvIf` copying a client's header: an app trusts `REMOTE_USER`.
+const AUTH_ONLY: [&[u8]; 3] = [b"REMOTE_USER", b"AUTH_TYPE", b"REDIRECT_REMOTE_USER"];
+
 /// `HTTP_*` name of a request header, or `None` when the name has characters other than letters,
 /// digits and '-' (Apache drops those for CGI too: `X_User` must not pass for `X-User`).
 pub fn header_env_name(name: &[u8]) -> Option<Vec<u8>> {
@@ -197,10 +201,11 @@ pub unsafe fn build(r: *mut sys::request_rec, ctx: &EnvironContext<'_>) -> Vec<R
         b.add_copy(b"rgi.process_group", ctx.process_group);
         b.add(b"rgi.request_id", RgiStr::new(ffi::request_log_id(r)));
 
-        // SetEnv, SetEnvIf, mod_ssl's and mod_unique_id's variables; the values above win.
+        // SetEnv, SetEnvIf, mod_ssl's and mod_unique_id's variables; the values above win, and
+        // the user only ever comes from Apache's authentication (see AUTH_ONLY).
         for e in env {
             let (Some(name), Some(value)) = (ffi::bytes(e.key), ffi::bytes(e.val)) else { continue };
-            if !b.has(name) {
+            if !b.has(name) && !AUTH_ONLY.iter().any(|k| name.eq_ignore_ascii_case(k)) {
                 b.pairs.push(RgiPair { name: RgiStr::new(name), value: RgiStr::new(value) });
             }
         }

@@ -10,9 +10,11 @@
 //!   [`output`]: to its response;
 //!   [`environ`]: the CGI/WSGI environ; [`response`]: what an app may send.
 //! - [`app`]: checking, loading and instantiating app libraries.
+//! - [`auth`]: Rust libraries as Apache's authentication and authorisation.
 //! - [`logging`]: `tracing` and panics into the error log.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod directives;
 pub mod environ;
@@ -30,7 +32,8 @@ use std::sync::atomic::Ordering;
 use ffi::sys;
 
 /// Every directive of the module; each feature contributes its own list.
-static COMMANDS: directives::Commands<{ directives::CORE.len() + 1 }> = directives::join(&[&directives::CORE]);
+static COMMANDS: directives::Commands<{ directives::CORE.len() + auth::directives::AUTH.len() + 1 }> =
+    directives::join(&[&directives::CORE, &auth::directives::AUTH]);
 
 /// The module record Apache loads (`LoadModule rgi_module …`); Apache writes into it.
 #[unsafe(no_mangle)]
@@ -70,7 +73,7 @@ static AFTER_ALIAS: ModuleNames<2> = ModuleNames([cstr!("mod_alias.c"), std::ptr
 static BEFORE_USERDIR: ModuleNames<3> =
     ModuleNames([cstr!("mod_userdir.c"), cstr!("mod_vhost_alias.c"), std::ptr::null()]);
 
-unsafe extern "C" fn register_hooks(_pool: *mut sys::apr_pool_t) {
+unsafe extern "C" fn register_hooks(pool: *mut sys::apr_pool_t) {
     ffi::guard((), || {
         let (after_alias, before_userdir) = (&AFTER_ALIAS.0, &BEFORE_USERDIR.0);
         // SAFETY: registering hook functions with static NULL-terminated module lists.
@@ -84,6 +87,7 @@ unsafe extern "C" fn register_hooks(_pool: *mut sys::apr_pool_t) {
             sys::ap_hook_handler(Some(handler::handler), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             sys::ap_hook_post_config(Some(post_config), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             sys::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
+            auth::register_hooks(pool);
         }
     })
 }

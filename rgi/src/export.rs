@@ -14,8 +14,7 @@ use crate::auth::{
     AccessChecker, AuthRequest, AuthenHandler, Authentication, AuthzHandler, Decision, GroupProvider, PasswordCheck,
     UserProvider,
 };
-use crate::environ::Environ;
-use crate::error::{Error, HostError};
+use crate::error::Error;
 use crate::host::{self, CurrentRequest, Host};
 
 /// Role bits by the names `export!` accepts.
@@ -189,29 +188,32 @@ unsafe extern "C" fn call<T: App>(inst: Instance, req: *mut HostRequest) -> Call
     })
 }
 
-/// Runs an auth callback with the request's environ, mapping `Err` and panics to `error`.
+/// Runs an auth callback with its [`AuthRequest`], mapping `Err` (logged) and panics (logged by
+/// the hook) to `error`: an auth callback that fails never grants.
 fn auth_call<R: Copy>(
     req: *mut HostRequest,
     error: R,
     what: &str,
-    f: impl FnOnce(Host<'_>, &Environ<'_>) -> Result<R, Error>,
+    f: impl FnOnce(&AuthRequest<'_>) -> Result<R, Error>,
 ) -> R {
     guarded(req, error, || {
         // SAFETY: the host passes the live handle of the request this thread serves.
         let Some(host) = (unsafe { Host::new(req) }) else { return error };
-        let env = Environ::new(host.environ());
-        f(host, &env).unwrap_or_else(|err| {
+        f(&AuthRequest::new(host)).unwrap_or_else(|err| {
             log_error(host, what, &err);
             error
         })
     })
 }
 
+/// The text of `s`, or `None` when it is not UTF-8 (a name or password the client sent in
+/// another encoding: no provider can know it).
+///
 /// # Safety
 /// `s` must describe live bytes for the call.
-unsafe fn text<'a>(s: RgiStr) -> Result<&'a str, Error> {
+unsafe fn text<'a>(s: RgiStr) -> Option<&'a str> {
     // SAFETY: guaranteed by the caller.
-    Ok(std::str::from_utf8(unsafe { s.as_bytes() })?)
+    std::str::from_utf8(unsafe { s.as_bytes() }).ok()
 }
 
 /// # Safety
@@ -232,10 +234,14 @@ unsafe extern "C" fn check_password<T: UserProvider>(
     rename: *mut StrSink,
 ) -> i32 {
     use abi::password::*;
-    auth_call(req, ERROR, "check_password", |_, env| {
+    auth_call(req, ERROR, "check_password", |auth| {
         // SAFETY: `inst` came from `create::<T>`; the strings live for the call.
-        let (provider, user, password) = unsafe { (instance::<T>(inst), text(user)?, text(password)?) };
-        Ok(match provider.check_password(env, user, password)? {
+        let (provider, user, password) = unsafe { (instance::<T>(inst), text(user), text(password)) };
+        // A name that is not UTF-8 is nobody here (the next provider may know it); a password
+        // that is not UTF-8 cannot be anyone's.
+        let Some(user) = user else { return Ok(USER_NOT_FOUND) };
+        let Some(password) = password else { return Ok(DENIED) };
+        Ok(match provider.check_password(auth, user, password)? {
             PasswordCheck::Granted => GRANTED,
             PasswordCheck::Denied => DENIED,
             PasswordCheck::UserNotFound => USER_NOT_FOUND,
@@ -256,10 +262,11 @@ unsafe extern "C" fn get_realm_hash<T: UserProvider>(
     hash: *mut [u8; 16],
 ) -> i32 {
     use abi::realm_hash::*;
-    auth_call(req, ERROR, "get_realm_hash", |_, env| {
+    auth_call(req, ERROR, "get_realm_hash", |auth| {
         // SAFETY: `inst` came from `create::<T>`; the strings live for the call.
-        let (provider, user, realm) = unsafe { (instance::<T>(inst), text(user)?, text(realm)?) };
-        Ok(match provider.get_realm_hash(env, user, realm)? {
+        let (provider, user, realm) = unsafe { (instance::<T>(inst), text(user), text(realm)) };
+        let (Some(user), Some(realm)) = (user, realm) else { return Ok(USER_NOT_FOUND) };
+        Ok(match provider.get_realm_hash(auth, user, realm)? {
             Some(h) => {
                 // SAFETY: the host passes 16 writable bytes.
                 unsafe { hash.write(h) };
@@ -276,10 +283,12 @@ unsafe extern "C" fn groups_for_user<T: GroupProvider>(
     user: RgiStr,
     groups: *mut StrSink,
 ) -> CallStatus {
-    auth_call(req, abi::call::ERROR, "groups_for_user", |_, env| {
+    auth_call(req, abi::call::ERROR, "groups_for_user", |auth| {
         // SAFETY: `inst` came from `create::<T>`; the string lives for the call.
-        let (provider, user) = unsafe { (instance::<T>(inst), text(user)?) };
-        for group in provider.groups_for_user(env, user)? {
+        let (provider, user) = unsafe { (instance::<T>(inst), text(user)) };
+        // A user name that is not UTF-8 is in no group here.
+        let Some(user) = user else { return Ok(abi::call::OK) };
+        for group in provider.groups_for_user(auth, user)? {
             // SAFETY: the host passes a valid sink.
             unsafe { push(groups, &group) };
         }
@@ -296,27 +305,27 @@ fn decision(d: Decision) -> i32 {
 }
 
 unsafe extern "C" fn allow_access<T: AccessChecker>(inst: Instance, req: *mut HostRequest, client: RgiStr) -> i32 {
-    auth_call(req, abi::decision::ERROR, "allow_access", |_, env| {
+    auth_call(req, abi::decision::ERROR, "allow_access", |auth| {
         // SAFETY: `inst` came from `create::<T>`; the string lives for the call.
-        let (checker, client) = unsafe { (instance::<T>(inst), text(client)?) };
-        Ok(decision(checker.allow_access(env, client)?))
+        let (checker, client) = unsafe { (instance::<T>(inst), text(client)) };
+        let client = client.ok_or("the client host name is not UTF-8")?;
+        Ok(decision(checker.allow_access(auth, client)?))
     })
 }
 
 unsafe extern "C" fn authen<T: AuthenHandler>(inst: Instance, req: *mut HostRequest) -> i32 {
     use abi::authen::*;
-    auth_call(req, ERROR, "the authentication handler", |host, _| {
+    auth_call(req, ERROR, "the authentication handler", |auth| {
         // SAFETY: `inst` came from `create::<T>`.
         let handler = unsafe { instance::<T>(inst) };
-        let request = AuthRequest::new(host);
-        Ok(match handler.authenticate(&request)? {
+        Ok(match handler.authenticate(auth)? {
             Authentication::Authenticated { user, auth_type } => {
-                request.host().set_user(&user, &auth_type).map_err(|e: HostError| Error::from(e))?;
+                auth.host().set_user(&user, &auth_type)?;
                 OK
             }
             Authentication::Declined => DECLINED,
             Authentication::Unauthorized { challenge } => {
-                request.add_response_header("WWW-Authenticate", &challenge)?;
+                auth.add_response_header("WWW-Authenticate", &challenge)?;
                 UNAUTHORIZED
             }
             Authentication::Forbidden => FORBIDDEN,
@@ -325,10 +334,10 @@ unsafe extern "C" fn authen<T: AuthenHandler>(inst: Instance, req: *mut HostRequ
 }
 
 unsafe extern "C" fn authz<T: AuthzHandler>(inst: Instance, req: *mut HostRequest) -> i32 {
-    auth_call(req, abi::decision::ERROR, "the authorisation handler", |host, _| {
+    auth_call(req, abi::decision::ERROR, "the authorisation handler", |auth| {
         // SAFETY: `inst` came from `create::<T>`.
         let handler = unsafe { instance::<T>(inst) };
-        Ok(decision(handler.authorize(&AuthRequest::new(host))?))
+        Ok(decision(handler.authorize(auth)?))
     })
 }
 

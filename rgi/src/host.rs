@@ -104,6 +104,18 @@ impl<'r> Host<'r> {
         self.pairs(self.api.options)
     }
 
+    /// The value of the `RGIOption` `name` in effect for the request, when it is UTF-8.
+    pub(crate) fn option(&self, name: &str) -> Option<&'r str> {
+        self.options()
+            .iter()
+            .map(|p| {
+                // SAFETY: the host keeps the options alive for the request ('r).
+                unsafe { (p.name.as_bytes(), p.value.as_bytes()) }
+            })
+            .find(|(k, _)| *k == name.as_bytes())
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
     pub(crate) fn read_body(&self, buf: &mut [u8]) -> Result<usize, HostError> {
         let mut n = 0usize;
         // SAFETY: buf is writable for buf.len() bytes; valid table and handle.

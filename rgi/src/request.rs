@@ -96,15 +96,7 @@ impl<'r> Request<'r> {
     /// # }
     /// ```
     pub fn option(&self, name: &str) -> Option<&'r str> {
-        self.host
-            .options()
-            .iter()
-            .map(|p| {
-                // SAFETY: the host keeps the options alive for the request ('r).
-                unsafe { (p.name.as_bytes(), p.value.as_bytes()) }
-            })
-            .find(|(k, _)| *k == name.as_bytes())
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        self.host.option(name)
     }
 
     /// The request body, streamed as it arrives ([`Read`]).
