@@ -132,7 +132,8 @@ pub enum PasswordCheck {
 /// `RGIAuthUserScript LIBRARY [application-group=NAME]`.
 ///
 /// Apache does the HTTP side (the challenge, decoding the credentials, Digest's nonces) and
-/// asks the provider only about the user.
+/// asks the provider only about the user. A user name or password that is not UTF-8 never
+/// reaches the provider: such a name counts as not found, such a password as wrong.
 ///
 /// ```
 /// #[derive(Default)]
