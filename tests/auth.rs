@@ -357,7 +357,25 @@ fn group_config(accounts: &Accounts) -> Config {
             "<Location /g/rgi-{name}>\n{rgi}\n</Location>\n<Location /g/file-{name}>\n{file}\n</Location>\n"
         ));
     }
+    // An alias with its own library: everyone is a guest there.
+    body.push_str(&format!(
+        "<AuthzProviderAlias rgi-group all-guests guests>\nRGIAuthGroupScript {answers}\nRGIOption answer.groups guests\n\
+         </AuthzProviderAlias>\n<Location /g/alias>\nRequire all-guests\n</Location>\n\
+         <Location /g/plain>\nRequire rgi-group guests\n</Location>\n",
+        answers = lib("authanswers")
+    ));
     config(body)
+}
+
+#[test]
+fn authz_provider_aliases_have_their_own_group_library() {
+    let accounts = Accounts::new();
+    let apache = Apache::start(group_config(&accounts));
+    for (user, password) in [("alice", "secret"), ("dave", "letmein")] {
+        assert_eq!(outcome(&get_basic(&apache, "/g/alias/", user, password)), ok(user, "Basic"));
+    }
+    assert_eq!(get_basic(&apache, "/g/plain/", "alice", "secret").status, 401);
+    assert_eq!(get_basic(&apache, "/g/plain/", "dave", "letmein").status, 200);
 }
 
 #[test]

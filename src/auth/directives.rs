@@ -9,8 +9,8 @@
 //! | `RGIAuthenHandler LIBRARY [application-group=NAME]` | `authen_handler` | check_user_id phase |
 //! | `RGIAuthzHandler LIBRARY [application-group=NAME]` | `authz_handler` | auth_checker phase |
 //!
-//! All are allowed in the server, virtual hosts, `<Directory>`/`<Location>` sections and
-//! `<AuthnProviderAlias>`, not in `.htaccess` files (that would let their authors load code into
+//! All are allowed in the server, virtual hosts, `<Directory>`/`<Location>` sections,
+//! `<AuthnProviderAlias>` and `<AuthzProviderAlias>`, not in `.htaccess` files (that would let their authors load code into
 //! Apache).
 
 use std::ffi::{c_char, c_int, c_void};
