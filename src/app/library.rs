@@ -86,7 +86,8 @@ pub fn inspect(path: &str, required_roles: u32) -> Result<Manifest, LibraryError
     Ok(manifest)
 }
 
-fn read_manifest(path: &str, data: &[u8]) -> Result<Manifest, LibraryError> {
+/// Reads the manifest out of the bytes of a library file (`path` only names it in errors).
+pub fn read_manifest(path: &str, data: &[u8]) -> Result<Manifest, LibraryError> {
     let not_lib = |reason: String| LibraryError::NotSharedLibrary { path: path.into(), reason };
     let file = object::File::parse(data).map_err(|e| not_lib(e.to_string()))?;
     if file.kind() != object::ObjectKind::Dynamic {
