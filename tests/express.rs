@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use support::{artifacts, example, get, module};
 
 fn express() -> PathBuf {
@@ -251,6 +252,55 @@ fn start_server_serves_apps_under_a_mount_point() {
         assert!(Instant::now() < deadline, "no access log line for the request");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn auth_scripts_put_the_site_behind_a_login() {
+    let dir = temp_dir("rgi-express-auth-");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (users, groups) = (dir.path().join("users"), dir.path().join("groups"));
+    for (user, password, create) in [("alice", "secret", true), ("bob", "hunter2", false)] {
+        let mut htpasswd = Command::new("htpasswd");
+        htpasswd.arg(if create { "-Bbc" } else { "-Bb" }).arg(&users).args([user, password]);
+        assert!(htpasswd.output().expect("htpasswd (apache2-utils)").status.success());
+    }
+    std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::write(&groups, "staff: alice\n").unwrap();
+    let (environ, authfile, groupfile) = (example("environ"), example("authfile"), example("groups"));
+    let express = Express::start(&[
+        environ.to_str().unwrap(),
+        "--auth-user-script",
+        authfile.to_str().unwrap(),
+        "--auth-group-script",
+        groupfile.to_str().unwrap(),
+        "--auth-group",
+        "staff",
+        "--option",
+        "authfile.users",
+        users.to_str().unwrap(),
+        "--option",
+        "groups.file",
+        groups.to_str().unwrap(),
+    ]);
+    let port = express.port;
+    let get_as = |credentials: Option<&str>| {
+        let auth = credentials
+            .map(|c| format!("Authorization: Basic {}\r\n", base64::engine::general_purpose::STANDARD.encode(c)))
+            .unwrap_or_default();
+        let raw = format!("GET /who HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Connection: close\r\n\r\n");
+        support::request(port, raw.as_bytes())
+    };
+
+    let anonymous = get_as(None);
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.header("WWW-Authenticate"), Some(format!("Basic realm=\"127.0.0.1:{port}\"").as_str()));
+    assert_eq!(get_as(Some("alice:wrong")).status, 401);
+    assert_eq!(get_as(Some("nobody:secret")).status, 401);
+    assert_eq!(get_as(Some("bob:hunter2")).status, 401, "bob is not in the staff group");
+    let alice = get_as(Some("alice:secret"));
+    assert_eq!(alice.status, 200, "{}", alice.text());
+    let env = alice.environ();
+    assert_eq!((env["REMOTE_USER"].as_str(), env["AUTH_TYPE"].as_str()), ("alice", "Basic"));
 }
 
 #[test]
