@@ -44,27 +44,34 @@ type Map<V> = HashMap<Box<[u8]>, V, FxBuildHasher>;
 /// library path → application group → instance.
 static INSTANCES: RwLock<Option<Map<Map<Slot>>>> = RwLock::new(None);
 
-/// The instance a thread used last, with its key. Most threads serve one app over and over,
-/// so this skips the lock and both map lookups on the hot path.
-struct LastUsed {
+/// Instances a thread used recently, with their keys. Most threads serve a few apps (an app and
+/// its auth library, say) over and over, so this skips the lock and both map lookups on the hot
+/// path.
+struct Recent {
     library: Box<[u8]>,
     group: Box<[u8]>,
     instance: Arc<AppInstance>,
 }
 
+/// How many instances each thread remembers.
+const RECENT: usize = 4;
+
 thread_local! {
-    static LAST_USED: RefCell<Option<LastUsed>> = const { RefCell::new(None) };
+    static RECENTLY_USED: RefCell<Vec<Recent>> = const { RefCell::new(Vec::new()) };
 }
 
-fn last_used(library: &[u8], group: &[u8]) -> Option<Arc<AppInstance>> {
-    LAST_USED.with_borrow(|last| {
-        last.as_ref().filter(|l| *l.library == *library && *l.group == *group).map(|l| l.instance.clone())
+fn recently_used(library: &[u8], group: &[u8]) -> Option<Arc<AppInstance>> {
+    RECENTLY_USED.with_borrow(|recent| {
+        recent.iter().find(|r| *r.library == *library && *r.group == *group).map(|r| r.instance.clone())
     })
 }
 
 fn remember(library: &[u8], group: &[u8], instance: &Arc<AppInstance>) {
-    LAST_USED.with_borrow_mut(|last| {
-        *last = Some(LastUsed { library: library.into(), group: group.into(), instance: instance.clone() });
+    RECENTLY_USED.with_borrow_mut(|recent| {
+        if recent.len() == RECENT {
+            recent.pop();
+        }
+        recent.insert(0, Recent { library: library.into(), group: group.into(), instance: instance.clone() });
     });
 }
 
@@ -96,7 +103,7 @@ pub fn instance(
     options: &[RgiPair],
     host: &'static abi::HostApi,
 ) -> Result<Arc<AppInstance>, String> {
-    if let Some(instance) = last_used(library_path, group) {
+    if let Some(instance) = recently_used(library_path, group) {
         return Ok(instance);
     }
     let slot = slot(library_path, group);
