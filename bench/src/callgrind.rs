@@ -1,0 +1,36 @@
+//! Instructions per request, from callgrind over `apache2 -X`: two runs of N1 and N2 requests,
+//! whose difference ÷ (N2 − N1) cancels start-up and shutdown.
+
+use std::io;
+use std::path::Path;
+
+use crate::client::Connection;
+use crate::servers::{Mode, Peer, Server, Setup};
+
+/// Instructions executed by a whole `apache2 -X` run serving `count` GETs of `path`.
+fn total(peer: Peer, setup: &Setup, root: &Path, path: &str, count: u64) -> io::Result<u64> {
+    let mut server = Server::start(peer, setup, root, Mode::Callgrind)?;
+    {
+        let mut conn = Connection::open(server.port)?;
+        for _ in 0..count {
+            let response = conn.request("GET", path, b"")?;
+            if response.status != 200 {
+                return Err(io::Error::other(format!("{} {path} answered {}", peer.name(), response.status)));
+            }
+        }
+    }
+    server.stop();
+    let out = std::fs::read_to_string(root.join("callgrind/callgrind.out"))?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| io::Error::other("no totals in callgrind's output"))
+}
+
+/// Instructions per request of `peer` for `path`.
+pub fn per_request(peer: Peer, setup: &Setup, path: &str, n1: u64, n2: u64) -> io::Result<f64> {
+    let root = setup.work.join(format!("callgrind-{}{}", peer.dir(), path.replace('/', "-")));
+    let small = total(peer, setup, &root, path, n1)?;
+    let large = total(peer, setup, &root, path, n2)?;
+    Ok(large.saturating_sub(small) as f64 / (n2 - n1) as f64)
+}
