@@ -42,6 +42,12 @@ pub fn header_env_name(name: &[u8]) -> Option<Vec<u8>> {
     Some(key)
 }
 
+/// Whether a request header carries credentials (passed to apps only with
+/// `RGIPassAuthorization On`).
+pub fn is_authorization(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"Authorization") || name.eq_ignore_ascii_case(b"Proxy-Authorization")
+}
+
 /// Collapses runs of '/' into one (mod_wsgi does this for SCRIPT_NAME and PATH_INFO).
 pub fn collapse_slashes(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     if !s.windows(2).any(|w| w == b"//") {
@@ -183,9 +189,7 @@ pub unsafe fn build(r: *mut sys::request_rec, ctx: &EnvironContext<'_>) -> Vec<R
                 b.add(b"CONTENT_LENGTH", RgiStr::new(value));
             } else if name.eq_ignore_ascii_case(b"Proxy") {
                 // httpoxy: never let a client set HTTP_PROXY.
-            } else if (name.eq_ignore_ascii_case(b"Authorization") || name.eq_ignore_ascii_case(b"Proxy-Authorization"))
-                && !ctx.pass_authorization
-            {
+            } else if is_authorization(name) && !ctx.pass_authorization {
             } else if let Some(key) = header_env_name(name) {
                 let key = b.copy(&key);
                 b.pairs.push(RgiPair { name: key, value: RgiStr::new(value) });

@@ -120,6 +120,7 @@ unsafe extern "C" fn child_init(pchild: *mut sys::apr_pool_t, s: *mut sys::serve
             sys::ap_mpm_query(sys::AP_MPMQ_MAX_DAEMONS, &mut daemons);
             environ::MULTITHREAD.store(threaded != sys::AP_MPMQ_NOT_SUPPORTED && threads > 1, Ordering::Relaxed);
             environ::MULTIPROCESS.store(daemons > 1, Ordering::Relaxed);
+            app::registry::THREADS.store(threads.max(1) as usize, Ordering::Relaxed);
             sys::apr_pool_cleanup_register(
                 pchild,
                 std::ptr::null(),

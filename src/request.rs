@@ -31,6 +31,7 @@ pub struct RequestContext<'a> {
     pass_authorization: bool,
     options: &'a [RgiPair],
     environ: Option<Vec<RgiPair>>,
+    headers: Option<Vec<RgiPair>>,
     input: *mut sys::apr_bucket_brigade,
     input_eof: bool,
     /// The HTTP status to answer with after the request body could not be read.
@@ -57,6 +58,7 @@ impl<'a> RequestContext<'a> {
             pass_authorization,
             options,
             environ: None,
+            headers: None,
             input: std::ptr::null_mut(),
             input_eof: false,
             input_error: None,
@@ -114,9 +116,51 @@ unsafe extern "C" fn host_log(req: *mut HostRequest, level: u32, msg: RgiStr) {
         // SAFETY: null or a live handle from the running callback.
         match unsafe { context(req) } {
             Some(ctx) => ctx.log(level, &msg),
-            // SAFETY: a null server logs to the main server.
-            None => unsafe { ffi::log_server(std::ptr::null(), level, 0, &msg) },
+            // SAFETY: the main server of the running configuration (null before it is read,
+            // which logs to the main server too).
+            None => unsafe { ffi::log_server(sys::ap_server_conf, level, 0, &msg) },
         }
+    })
+}
+
+unsafe extern "C" fn host_log_level(req: *mut HostRequest) -> u32 {
+    ffi::guard(abi::level::WARN, || {
+        let index = crate::module_index() as c_int;
+        // SAFETY: null or a live handle from the running callback; the main server is live
+        // while requests are served.
+        let level = unsafe {
+            match context(req) {
+                Some(ctx) => sys::ap_get_request_module_loglevel(ctx.r, index),
+                None if sys::ap_server_conf.is_null() => sys::APLOG_WARNING,
+                None => sys::ap_get_server_module_loglevel(sys::ap_server_conf, index),
+            }
+        };
+        level.max(0) as u32
+    })
+}
+
+unsafe extern "C" fn host_request_headers(
+    req: *mut HostRequest,
+    out: *mut *const RgiPair,
+    out_len: *mut usize,
+) -> RgiStatus {
+    with_context(req, |ctx| {
+        let pass_authorization = ctx.pass_authorization || ctx.phase == Phase::Auth;
+        // SAFETY: the live request this context serves; the strings live in its pool.
+        let headers = ctx.headers.get_or_insert_with(|| unsafe {
+            ffi::table_entries((*ctx.r).headers_in)
+                .iter()
+                .filter_map(|h| Some((ffi::bytes(h.key)?, ffi::bytes(h.val)?)))
+                .filter(|(name, _)| pass_authorization || !environ::is_authorization(name))
+                .map(|(name, value)| RgiPair { name: RgiStr::new(name), value: RgiStr::new(value) })
+                .collect()
+        });
+        // SAFETY: the app passes writable out-pointers.
+        unsafe {
+            *out = headers.as_ptr();
+            *out_len = headers.len();
+        }
+        status::OK
     })
 }
 
@@ -264,4 +308,6 @@ pub static EMBEDDED_HOST: HostApi = HostApi {
     send_file: output::host_send_file,
     set_user: host_set_user,
     add_error_header: host_add_error_header,
+    log_level: host_log_level,
+    request_headers: host_request_headers,
 };

@@ -22,7 +22,9 @@ use std::marker::PhantomData;
 /// ABI major version: a library built for another major version is refused.
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: fields appended since major 1.0.
-pub const ABI_MINOR: u32 = 0;
+///
+/// - 1.1: [`HostApi::log_level`], [`HostApi::request_headers`], [`CreateContext::threads`].
+pub const ABI_MINOR: u32 = 1;
 /// First field of [`Manifest`] and [`AppDescriptor`]: `"RGI-APP\0"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RGI-APP\0");
 /// Name of the exported entry function (carries the major version).
@@ -248,6 +250,30 @@ pub struct HostApi {
     /// Adds a header to the response Apache sends for this request, also on errors (e.g. a
     /// `WWW-Authenticate` challenge with a 401). Validated like `start_response`.
     pub add_error_header: unsafe extern "C" fn(req: *mut HostRequest, name: RgiStr, value: RgiStr) -> RgiStatus,
+    // ---- 1.1 ----
+    /// The most verbose [`level`] Apache writes for this module (`LogLevel rgi:…`): for the request
+    /// when `req` is not null (per-directory `LogLevel` applies), else for the main server. Lets
+    /// an app skip formatting messages Apache would drop.
+    pub log_level: unsafe extern "C" fn(req: *mut HostRequest) -> u32,
+    /// The request headers as the client sent them (names in their case, repeated headers as
+    /// separate pairs), like `environ`. `Authorization` and `Proxy-Authorization` are left out
+    /// unless passed to the app (`RGIPassAuthorization`), as in the environ.
+    pub request_headers:
+        unsafe extern "C" fn(req: *mut HostRequest, out: *mut *const RgiPair, out_len: *mut usize) -> RgiStatus,
+}
+
+impl HostApi {
+    /// Whether the host's table has the field that ends `end` bytes into the struct (a host of an
+    /// older minor version lacks the newer functions).
+    ///
+    /// ```
+    /// use rgi::abi::HostApi;
+    /// let end = std::mem::offset_of!(HostApi, log_level) + size_of::<usize>();
+    /// # let _ = end;
+    /// ```
+    pub fn has_field(&self, end: usize) -> bool {
+        self.size >= end
+    }
 }
 
 /// What the host tells `create` about the instance it wants.
@@ -265,6 +291,10 @@ pub struct CreateContext {
     pub options: *const RgiPair,
     /// Number of `options`.
     pub options_len: usize,
+    // ---- 1.1 ----
+    /// How many threads of this process may call the instance at once (Apache's
+    /// `ThreadsPerChild`, 1 under prefork, or the daemon group's `threads=`).
+    pub threads: usize,
 }
 
 /// What an app callback ended with.

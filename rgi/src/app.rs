@@ -100,6 +100,20 @@ impl<'a> CreateContext<'a> {
         Self::text(self.raw.process_group)
     }
 
+    /// How many threads of this process may call the instance at once: Apache's
+    /// `ThreadsPerChild` (1 under prefork), or the daemon process group's threads. `1` from a
+    /// host too old to say.
+    ///
+    /// ```no_run
+    /// # fn f(ctx: &rgi::CreateContext<'_>) {
+    /// let pool_size = ctx.threads().max(4);
+    /// # }
+    /// ```
+    pub fn threads(&self) -> usize {
+        let end = std::mem::offset_of!(RawCreateContext, threads) + size_of::<usize>();
+        if self.raw.size >= end { self.raw.threads.max(1) } else { 1 }
+    }
+
     /// A server-wide `RGIOption`.
     ///
     /// ```no_run

@@ -41,6 +41,10 @@ pub enum HostError {
     /// The host does not support the call here.
     #[error("not supported by the host in this phase")]
     Unsupported,
+    /// A request function was called from another thread than the one serving the request, or
+    /// after the request's callback returned.
+    #[error("the request is not reachable from this thread (or has ended)")]
+    OffThread,
     /// The library was not loaded by an RGI host.
     #[error("not running inside an RGI host")]
     NoHost,

@@ -31,6 +31,26 @@ const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The descriptor with the callbacks every exported type has.
 pub const fn descriptor<T: Create>(roles: u32) -> AppDescriptor {
+    descriptor_with(roles, create::<T>, destroy::<T>)
+}
+
+/// The descriptor of an app whose type only the macro's own functions can name (a factory's
+/// `impl Trait`): `export_http!`, `export_service!`.
+pub const fn factory_descriptor(
+    create: unsafe extern "C" fn(*const RawCreateContext, *mut StrSink) -> Instance,
+    destroy: unsafe extern "C" fn(Instance),
+    call: unsafe extern "C" fn(Instance, *mut HostRequest) -> CallStatus,
+) -> AppDescriptor {
+    let mut d = descriptor_with(abi::role::APP, create, destroy);
+    d.call = Some(call);
+    d
+}
+
+const fn descriptor_with(
+    roles: u32,
+    create: unsafe extern "C" fn(*const RawCreateContext, *mut StrSink) -> Instance,
+    destroy: unsafe extern "C" fn(Instance),
+) -> AppDescriptor {
     AppDescriptor {
         magic: abi::MAGIC,
         abi_major: abi::ABI_MAJOR,
@@ -38,8 +58,8 @@ pub const fn descriptor<T: Create>(roles: u32) -> AppDescriptor {
         size: size_of::<AppDescriptor>(),
         sdk_version: RgiStr::new(SDK_VERSION.as_bytes()),
         roles,
-        create: create::<T>,
-        destroy: destroy::<T>,
+        create,
+        destroy,
         call: None,
         check_password: None,
         get_realm_hash: None,
@@ -94,6 +114,8 @@ pub unsafe fn enter(host: *const HostApi, descriptor: &'static AppDescriptor) ->
         }
         host::install(api);
         install_panic_hook();
+        #[cfg(feature = "tracing")]
+        crate::tracing::init();
         true
     });
     if matches!(installed, Ok(true)) { descriptor } else { std::ptr::null() }
@@ -129,62 +151,96 @@ fn log_error(host: Host<'_>, what: &str, err: &dyn std::fmt::Display) {
 }
 
 /// # Safety
-/// `instance` must come from `create::<T>`.
-unsafe fn instance<'a, T>(instance: Instance) -> &'a T {
-    // SAFETY: the host passes back the pointer `create::<T>` returned, alive until `destroy`.
+/// `instance` must come from the `create` trampoline of the same type.
+pub(crate) unsafe fn instance<'a, T>(instance: Instance) -> &'a T {
+    // SAFETY: the host passes back the pointer `create` returned, alive until `destroy`.
     unsafe { &*instance.cast::<T>() }
 }
 
-unsafe extern "C" fn create<T: Create>(ctx: *const RawCreateContext, error: *mut StrSink) -> Instance {
+/// The body of a `create` trampoline: runs `f` and boxes its value as the instance, or passes
+/// its error (or panic) to the host.
+///
+/// # Safety
+/// `ctx` and `error` must be what the host passed to `create`.
+pub(crate) unsafe fn create_with<T: Send + Sync + 'static>(
+    ctx: *const RawCreateContext,
+    error: *mut StrSink,
+    f: impl FnOnce(&CreateContext<'_>) -> Result<T, Error>,
+) -> Instance {
     let result = guarded(std::ptr::null_mut(), Err("panicked (see the log)".into()), || {
         // SAFETY: the host passes a valid context for the duration of the call.
         let raw = unsafe { ctx.as_ref() }.ok_or_else(|| Error::from("no create context"))?;
-        T::create(&CreateContext::new(raw))
+        f(&CreateContext::new(raw))
     });
     match result {
         Ok(value) => Box::into_raw(Box::new(value)).cast(),
         Err(err) => {
-            let msg = err.to_string();
             // SAFETY: the host passes a valid sink (or null) for the duration of the call.
-            if let Some(sink) = unsafe { error.as_ref() } {
-                // SAFETY: the sink's own function with its own context.
-                unsafe { (sink.push)(sink.ctx, RgiStr::new(msg.as_bytes())) };
-            }
+            unsafe { push(error, &err.to_string()) };
             std::ptr::null_mut()
         }
     }
 }
 
-unsafe extern "C" fn destroy<T: Create>(instance: Instance) {
+unsafe extern "C" fn create<T: Create>(ctx: *const RawCreateContext, error: *mut StrSink) -> Instance {
+    // SAFETY: forwarded from the host's call.
+    unsafe { create_with(ctx, error, T::create) }
+}
+
+/// The `destroy` trampoline of instances of `T`.
+///
+/// # Safety
+/// `instance` must be null or come from the `create` trampoline of `T`, destroyed once.
+pub(crate) unsafe extern "C" fn destroy<T: 'static>(instance: Instance) {
     guarded(std::ptr::null_mut(), (), || {
         if !instance.is_null() {
-            // SAFETY: the pointer came from Box::into_raw in `create::<T>` and is destroyed once.
+            // SAFETY: the pointer came from Box::into_raw in `create_with` and is destroyed once.
             drop(unsafe { Box::from_raw(instance.cast::<T>()) });
         }
     })
 }
 
-unsafe extern "C" fn call<T: App>(inst: Instance, req: *mut HostRequest) -> CallStatus {
+/// The body of a `call` trampoline: runs `f` with the request's host handle; an error is logged
+/// as `what` failing (unless the client went away) and a panic caught.
+pub(crate) fn serve(req: *mut HostRequest, f: impl FnOnce(Host<'_>) -> Result<(), Failure>) -> CallStatus {
     guarded(req, abi::call::PANIC, || {
         // SAFETY: the host passes the live handle of the request this thread serves.
         let Some(host) = (unsafe { Host::new(req) }) else { return abi::call::ERROR };
-        // SAFETY: `inst` came from `create::<T>`.
-        let app = unsafe { instance::<T>(inst) };
-        let response = match app.call(crate::request::Request::new(host)) {
-            Ok(response) => response,
-            Err(err) => {
-                log_error(host, "the app's call", &err);
-                return abi::call::ERROR;
-            }
-        };
-        match response.send(host) {
+        match f(host) {
             Ok(()) => abi::call::OK,
-            Err(err) if err.kind() == io::ErrorKind::ConnectionAborted => abi::call::ERROR,
-            Err(err) => {
+            Err(Failure::Send(err)) if err.kind() == io::ErrorKind::ConnectionAborted => abi::call::ERROR,
+            Err(Failure::Send(err)) => {
                 log_error(host, "sending the response", &err);
                 abi::call::ERROR
             }
+            Err(Failure::App(err)) => {
+                log_error(host, "the app's call", &err);
+                abi::call::ERROR
+            }
         }
+    })
+}
+
+/// Why a request callback failed.
+pub(crate) enum Failure {
+    /// The app returned an error.
+    App(Error),
+    /// The response could not be sent.
+    Send(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Send(e)
+    }
+}
+
+unsafe extern "C" fn call<T: App>(inst: Instance, req: *mut HostRequest) -> CallStatus {
+    serve(req, |host| {
+        // SAFETY: `inst` came from `create::<T>`.
+        let app = unsafe { instance::<T>(inst) };
+        let response = app.call(crate::request::Request::new(host)).map_err(Failure::App)?;
+        Ok(response.send(host)?)
     })
 }
 

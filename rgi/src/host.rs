@@ -25,6 +25,43 @@ pub(crate) fn api() -> Option<&'static HostApi> {
     HOST_API.get().copied()
 }
 
+/// Whether the host has the function table field `$field` (it was added in a later minor).
+macro_rules! host_has {
+    ($api:expr, $field:ident) => {
+        $api.has_field(std::mem::offset_of!(HostApi, $field) + size_of::<usize>())
+    };
+}
+
+/// The request this thread is serving, or null.
+#[cfg(feature = "tracing")]
+pub(crate) fn current_request() -> *mut HostRequest {
+    CURRENT_REQUEST.with(Cell::get)
+}
+
+/// The most verbose level Apache writes for the current request (or the server outside one).
+/// A host without `log_level` filters by itself, so everything is passed to it.
+#[cfg(feature = "tracing")]
+pub(crate) fn log_level_current() -> u32 {
+    match api() {
+        // SAFETY: the table is valid for the process and has the field; the handle is null or the
+        // request this thread is serving right now.
+        Some(api) if host_has!(api, log_level) => unsafe { (api.log_level)(current_request()) },
+        Some(_) => abi::level::TRACE,
+        None => abi::level::WARN,
+    }
+}
+
+/// Logs `msg` at `level` for the main server, not bound to any request (for threads that
+/// serve none).
+#[cfg(feature = "tracing")]
+pub(crate) fn log_unbound(level: u32, msg: &str) {
+    match api() {
+        // SAFETY: the table is valid for the process; a null handle means no request.
+        Some(api) => unsafe { (api.log)(std::ptr::null_mut(), level, RgiStr::new(msg.as_bytes())) },
+        None => eprintln!("rgi: {msg}"),
+    }
+}
+
 /// Logs `msg` through the host, against the current request if there is one.
 pub(crate) fn log_current(level: u32, msg: &str) {
     let req = CURRENT_REQUEST.with(Cell::get);
@@ -116,6 +153,12 @@ impl<'r> Host<'r> {
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
+    /// The request headers as sent, or `None` from a host too old to give them.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn request_headers(&self) -> Option<&'r [RgiPair]> {
+        host_has!(self.api, request_headers).then(|| self.pairs(self.api.request_headers))
+    }
+
     pub(crate) fn read_body(&self, buf: &mut [u8]) -> Result<usize, HostError> {
         let mut n = 0usize;
         // SAFETY: buf is writable for buf.len() bytes; valid table and handle.
@@ -153,6 +196,76 @@ impl<'r> Host<'r> {
         check(unsafe {
             (self.api.add_error_header)(self.req, RgiStr::new(name.as_bytes()), RgiStr::new(value.as_bytes()))
         })
+    }
+}
+
+/// A handle on the request a callback serves that may travel to other threads (inside an
+/// `http::Request` body) but reaches Apache only on the callback's own thread and only until
+/// the callback returns; anywhere else calls fail with [`HostError::OffThread`].
+#[cfg(feature = "http")]
+pub(crate) struct RequestLink {
+    req: *mut HostRequest,
+    thread: std::thread::ThreadId,
+    live: std::sync::atomic::AtomicBool,
+    /// Response bytes were written and not flushed yet.
+    unflushed: std::sync::atomic::AtomicBool,
+}
+
+// SAFETY: the raw handle is only dereferenced through `host`, which checks that it runs on the
+// thread that owns the request while the callback is still running (`live`, cleared by the owner
+// thread before the callback returns).
+#[cfg(feature = "http")]
+unsafe impl Send for RequestLink {}
+// SAFETY: as above; the flags are atomic and nothing else changes after creation.
+#[cfg(feature = "http")]
+unsafe impl Sync for RequestLink {}
+
+#[cfg(feature = "http")]
+impl RequestLink {
+    /// A link to the request `host` serves; valid until [`end`](Self::end).
+    pub(crate) fn new(host: Host<'_>) -> Self {
+        RequestLink { req: host.req, thread: std::thread::current().id(), live: true.into(), unflushed: false.into() }
+    }
+
+    /// Whether Apache can be reached from here, now.
+    pub(crate) fn reachable(&self) -> bool {
+        self.live.load(std::sync::atomic::Ordering::Acquire) && std::thread::current().id() == self.thread
+    }
+
+    fn host(&self) -> Result<Host<'_>, HostError> {
+        if !self.reachable() {
+            return Err(HostError::OffThread);
+        }
+        // SAFETY: on the owner thread while the callback runs (checked above), the handle is live.
+        unsafe { Host::new(self.req) }.ok_or(HostError::NoHost)
+    }
+
+    /// Reads request body bytes. What the response wrote so far is flushed first: the client
+    /// may be waiting for it before it sends more (a streaming echo).
+    pub(crate) fn read_body(&self, buf: &mut [u8]) -> Result<usize, HostError> {
+        let host = self.host()?;
+        self.flush()?;
+        host.read_body(buf)
+    }
+
+    /// Writes response body bytes.
+    pub(crate) fn write_body(&self, data: &[u8]) -> Result<(), HostError> {
+        self.host()?.write_body(data)?;
+        self.unflushed.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Pushes what was written to the client, if anything was.
+    pub(crate) fn flush(&self) -> Result<(), HostError> {
+        if self.unflushed.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            self.host()?.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Marks the callback as returned: every later call fails.
+    pub(crate) fn end(&self) {
+        self.live.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 

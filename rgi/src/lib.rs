@@ -53,8 +53,14 @@ mod environ;
 mod error;
 mod export;
 mod host;
+#[cfg(feature = "http")]
+pub mod http;
 mod request;
 mod response;
+#[cfg(feature = "tower")]
+pub mod tower;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 
 pub use app::{App, Create, CreateContext};
 pub use environ::Environ;
@@ -66,4 +72,8 @@ pub use response::{Body, BodyWriter, HeaderText, Response, WriteBody};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::export::*;
+    #[cfg(feature = "http")]
+    pub use crate::http::trampolines as http;
+    #[cfg(feature = "tower")]
+    pub use crate::tower::trampolines as tower;
 }

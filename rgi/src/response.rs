@@ -305,7 +305,7 @@ fn start(
 }
 
 /// Writes `n` in decimal into `buf`, returning the digits.
-fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub(crate) fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

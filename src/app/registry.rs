@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use once_cell::sync::OnceCell;
 use parking_lot::RwLock;
@@ -36,6 +37,10 @@ impl Drop for AppInstance {
         unsafe { (self.library.descriptor.destroy)(self.raw) }
     }
 }
+
+/// How many threads of this process serve requests (set once the process knows: Apache's
+/// `ThreadsPerChild` in a child, the group's threads in a daemon); told to every `create`.
+pub static THREADS: AtomicUsize = AtomicUsize::new(1);
 
 type Slot = Arc<OnceCell<Arc<AppInstance>>>;
 /// Keys are bytes, hashed with FxHash: the lookup runs on every request.
@@ -122,6 +127,7 @@ pub fn instance(
             process_group: RgiStr::new(process_group.as_bytes()),
             options: options.as_ptr(),
             options_len: options.len(),
+            threads: THREADS.load(Ordering::Relaxed),
         };
         let mut message = String::new();
         let mut sink = StrSink { ctx: (&raw mut message).cast(), push: push_string };
