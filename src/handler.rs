@@ -101,6 +101,9 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             Ok(instance) => instance,
             Err(why) => {
                 crate::request::log_request(r, sys::APLOG_ERR, &why);
+                if let Some(stats) = crate::status::group(b"", &group) {
+                    stats.record(stats.begin(), sys::HTTP_INTERNAL_SERVER_ERROR, false);
+                }
                 return sys::HTTP_INTERNAL_SERVER_ERROR;
             }
         };
@@ -117,8 +120,15 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
         };
 
         let mut ctx = RequestContext::new(r, Phase::Handler, &group, b"", pass_authorization, options);
+        let stats = instance.stats();
+        let start = stats.map(|s| s.begin());
         let outcome = call(instance.raw, ctx.handle());
-        finish(&mut ctx, r, outcome)
+        let answer = finish(&mut ctx, r, outcome);
+        if let (Some(stats), Some(start)) = (stats, start) {
+            let status = if answer == sys::OK || answer == sys::DONE { (*r).status } else { answer };
+            stats.record(start, status, outcome == abi::call::PANIC);
+        }
+        answer
     }
 }
 

@@ -24,6 +24,7 @@ pub mod logging;
 pub mod output;
 pub mod request;
 pub mod response;
+pub mod status;
 pub mod translate;
 
 use std::ffi::c_int;
@@ -85,6 +86,7 @@ unsafe extern "C" fn register_hooks(pool: *mut sys::apr_pool_t) {
                 sys::APR_HOOK_MIDDLE,
             );
             sys::ap_hook_handler(Some(handler::handler), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
+            sys::ap_hook_handler(Some(status::handler), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             sys::ap_hook_post_config(Some(post_config), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             sys::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             auth::register_hooks(pool);
@@ -100,6 +102,7 @@ unsafe extern "C" fn post_config(
 ) -> c_int {
     ffi::guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
         logging::init();
+        status::init();
         sys::OK
     })
 }

@@ -22,6 +22,19 @@ pub struct AppInstance {
     pub application_group: String,
     /// The opaque instance pointer `create` returned.
     pub raw: abi::Instance,
+    /// The daemon process group it runs in (`""` embedded).
+    pub process_group: String,
+    /// Its counters in the status table, claimed when it first serves a request.
+    stats: OnceCell<Option<&'static crate::status::GroupStats>>,
+}
+
+impl AppInstance {
+    /// The status counters of this instance's (process group, application group).
+    pub fn stats(&self) -> Option<&'static crate::status::GroupStats> {
+        *self
+            .stats
+            .get_or_init(|| crate::status::group(self.process_group.as_bytes(), self.application_group.as_bytes()))
+    }
 }
 
 // SAFETY: `create` requires the app type to be Send + Sync (rgi::Create), and the pointer is only
@@ -137,7 +150,13 @@ pub fn instance(
             let why = if message.is_empty() { "no reason given".into() } else { message };
             return Err(format!("creating the app from '{path}' for application group '{group}' failed: {why}"));
         }
-        Ok(Arc::new(AppInstance { library, application_group: group.to_string(), raw }))
+        Ok(Arc::new(AppInstance {
+            library,
+            application_group: group.to_string(),
+            raw,
+            process_group: process_group.to_string(),
+            stats: OnceCell::new(),
+        }))
     })
     .cloned()
 }

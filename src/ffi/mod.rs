@@ -223,3 +223,20 @@ pub unsafe fn request_log_id<'a>(r: *mut request_rec) -> &'a [u8] {
         bytes((*r).log_id).unwrap_or_default()
     }
 }
+
+/// A zeroed memory mapping of `len` bytes shared with the processes forked after it (Apache's
+/// children), never unmapped; `None` when the system refuses.
+pub fn shared_anonymous_mapping(len: usize) -> Option<*mut u8> {
+    // SAFETY: a new anonymous mapping; no existing memory is touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p.cast())
+}

@@ -9,6 +9,7 @@ use rgi::http::{Body, Environ};
 fn handle(req: Request<Body>) -> Response<Body> {
     match (req.method().as_str(), req.uri().path()) {
         ("GET", "/") => Response::new(Body::from("Hello from http!\n")),
+        ("GET", "/pid") => Response::new(Body::from(std::process::id().to_string())),
         // The request body streamed back: its chunks are written as they are read.
         ("POST", "/echo") => Response::new(req.into_body()),
         // The whole body read first, then its length.
