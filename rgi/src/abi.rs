@@ -20,36 +20,106 @@ use std::ffi::c_void;
 use std::marker::PhantomData;
 
 /// ABI major version: a library built for another major version is refused.
+///
+/// ```
+/// let value = rgi::abi::ABI_MAJOR;
+/// # let _ = value;
+/// ```
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: fields appended since major 1.0.
 ///
 /// - 1.1: [`HostApi::log_level`], [`HostApi::request_headers`], [`CreateContext::threads`].
+///
+/// ```
+/// let value = rgi::abi::ABI_MINOR;
+/// # let _ = value;
+/// ```
 pub const ABI_MINOR: u32 = 1;
 /// First field of [`Manifest`] and [`AppDescriptor`]: `"RGI-APP\0"` read as a little-endian u64.
+///
+/// ```
+/// let value = rgi::abi::MAGIC;
+/// # let _ = value;
+/// ```
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RGI-APP\0");
 /// Name of the exported entry function (carries the major version).
+///
+/// ```
+/// let value = rgi::abi::ENTRY_SYMBOL;
+/// # let _ = value;
+/// ```
 pub const ENTRY_SYMBOL: &str = "rgi_app_v1";
 /// Name of the exported static [`Manifest`] (carries the major version).
+///
+/// ```
+/// let value = rgi::abi::MANIFEST_SYMBOL;
+/// # let _ = value;
+/// ```
 pub const MANIFEST_SYMBOL: &str = "rgi_manifest_v1";
 /// Prefix shared by manifest symbols of every major version, to name the version of a foreign one.
+///
+/// ```
+/// let value = rgi::abi::MANIFEST_SYMBOL_PREFIX;
+/// # let _ = value;
+/// ```
 pub const MANIFEST_SYMBOL_PREFIX: &str = "rgi_manifest_v";
 
 /// Roles a library can play, as bits in [`Manifest::roles`] and [`AppDescriptor::roles`].
+///
+/// ```
+/// let roles = rgi::abi::role::APP | rgi::abi::role::USER_PROVIDER;
+/// assert_ne!(roles & rgi::abi::role::APP, 0);
+/// ```
 pub mod role {
     /// A WSGI-style application (`RGIScriptAlias`).
+    ///
+    /// ```
+    /// let value = rgi::abi::role::APP;
+    /// # let _ = value;
+    /// ```
     pub const APP: u32 = 1 << 0;
     /// An authentication provider (`RGIAuthUserScript`): passwords and Digest realm hashes.
+    ///
+    /// ```
+    /// let value = rgi::abi::role::USER_PROVIDER;
+    /// # let _ = value;
+    /// ```
     pub const USER_PROVIDER: u32 = 1 << 1;
     /// A group provider (`RGIAuthGroupScript`, `Require rgi-group`).
+    ///
+    /// ```
+    /// let value = rgi::abi::role::GROUP_PROVIDER;
+    /// # let _ = value;
+    /// ```
     pub const GROUP_PROVIDER: u32 = 1 << 2;
     /// A host access checker (`RGIAccessScript`).
+    ///
+    /// ```
+    /// let value = rgi::abi::role::ACCESS_CHECKER;
+    /// # let _ = value;
+    /// ```
     pub const ACCESS_CHECKER: u32 = 1 << 3;
     /// A check_user_id phase handler (`RGIAuthenHandler`).
+    ///
+    /// ```
+    /// let value = rgi::abi::role::AUTHEN_HANDLER;
+    /// # let _ = value;
+    /// ```
     pub const AUTHEN_HANDLER: u32 = 1 << 4;
     /// An authorisation phase handler (`RGIAuthzHandler`).
+    ///
+    /// ```
+    /// let value = rgi::abi::role::AUTHZ_HANDLER;
+    /// # let _ = value;
+    /// ```
     pub const AUTHZ_HANDLER: u32 = 1 << 5;
 
     /// Human names of the role bits, for error messages.
+    ///
+    /// ```
+    /// let value = rgi::abi::role::NAMES;
+    /// # let _ = value;
+    /// ```
     pub const NAMES: [(u32, &str); 6] = [
         (APP, "app"),
         (USER_PROVIDER, "user_provider"),
@@ -63,6 +133,11 @@ pub mod role {
 /// Static data the host reads from the library file at configuration time.
 ///
 /// It holds no pointers, so it can be read without relocating or running the library.
+///
+/// ```
+/// let m = rgi::abi::Manifest::new(rgi::abi::role::APP);
+/// assert_eq!(m.magic, rgi::abi::MAGIC);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Manifest {
@@ -82,6 +157,10 @@ pub struct Manifest {
 
 impl Manifest {
     /// The manifest for a library built with this SDK playing `roles`.
+    ///
+    /// ```
+    /// assert_eq!(rgi::abi::Manifest::new(rgi::abi::role::APP).roles, rgi::abi::role::APP);
+    /// ```
     pub const fn new(roles: u32) -> Self {
         let mut sdk_version = [0u8; 32];
         let v = env!("CARGO_PKG_VERSION").as_bytes();
@@ -94,6 +173,10 @@ impl Manifest {
     }
 
     /// The SDK version as text.
+    ///
+    /// ```
+    /// assert_eq!(rgi::abi::Manifest::new(0).sdk_version(), env!("CARGO_PKG_VERSION"));
+    /// ```
     pub fn sdk_version(&self) -> &str {
         let end = self.sdk_version.iter().position(|&b| b == 0).unwrap_or(32);
         std::str::from_utf8(&self.sdk_version[..end]).unwrap_or("?")
@@ -101,6 +184,12 @@ impl Manifest {
 }
 
 /// A borrowed byte string: pointer and length. Not NUL-terminated.
+///
+/// ```
+/// let s = rgi::abi::RgiStr::new(b"hi");
+/// // SAFETY: the bytes are a live literal.
+/// assert_eq!(unsafe { s.as_bytes() }, b"hi");
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct RgiStr {
@@ -112,9 +201,17 @@ pub struct RgiStr {
 
 impl RgiStr {
     /// The empty string.
+    ///
+    /// ```
+    /// assert_eq!(rgi::abi::RgiStr::EMPTY.len, 0);
+    /// ```
     pub const EMPTY: RgiStr = RgiStr { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 };
 
     /// Borrows `bytes` for the duration of a call.
+    ///
+    /// ```
+    /// assert_eq!(rgi::abi::RgiStr::new(b"abc").len, 3);
+    /// ```
     pub const fn new(bytes: &[u8]) -> Self {
         RgiStr { ptr: bytes.as_ptr(), len: bytes.len() }
     }
@@ -123,6 +220,12 @@ impl RgiStr {
     ///
     /// # Safety
     /// `ptr` must point to `len` readable bytes that outlive `'a`.
+    ///
+    /// ```
+    /// let s = rgi::abi::RgiStr::new(b"abc");
+    /// // SAFETY: a live literal.
+    /// assert_eq!(unsafe { s.as_bytes() }, b"abc");
+    /// ```
     pub unsafe fn as_bytes<'a>(self) -> &'a [u8] {
         if self.len == 0 {
             return &[];
@@ -133,6 +236,11 @@ impl RgiStr {
 }
 
 /// One `name`/`value` pair: an environ entry, an option or a response header.
+///
+/// ```
+/// let p = rgi::abi::RgiPair::new(b"Content-Type", b"text/plain");
+/// assert_eq!(p.value.len, 10);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct RgiPair {
@@ -144,9 +252,17 @@ pub struct RgiPair {
 
 impl RgiPair {
     /// The pair of two empty strings.
+    ///
+    /// ```
+    /// assert_eq!(rgi::abi::RgiPair::EMPTY.name.len, 0);
+    /// ```
     pub const EMPTY: RgiPair = RgiPair { name: RgiStr::EMPTY, value: RgiStr::EMPTY };
 
     /// Borrows `name` and `value` for the duration of a call.
+    ///
+    /// ```
+    /// assert_eq!(rgi::abi::RgiPair::new(b"a", b"bc").value.len, 2);
+    /// ```
     pub const fn new(name: &[u8], value: &[u8]) -> Self {
         RgiPair { name: RgiStr::new(name), value: RgiStr::new(value) }
     }
@@ -154,6 +270,12 @@ impl RgiPair {
 
 /// A place to put strings: the callee calls `push` once per string. Used for error messages,
 /// group lists and renamed users, so no allocation crosses the boundary.
+///
+/// ```
+/// unsafe extern "C" fn ignore(_: *mut std::ffi::c_void, _: rgi::abi::RgiStr) {}
+/// let sink = rgi::abi::StrSink { ctx: std::ptr::null_mut(), push: ignore };
+/// # let _ = sink;
+/// ```
 #[repr(C)]
 pub struct StrSink {
     /// Opaque state of the sink's owner.
@@ -163,44 +285,128 @@ pub struct StrSink {
 }
 
 /// Status of a host function. `0` is success; the others are the `status::*` constants.
+///
+/// ```
+/// let status: rgi::abi::RgiStatus = rgi::abi::status::OK;
+/// assert_eq!(status, 0);
+/// ```
 pub type RgiStatus = i32;
 
 /// Values of [`RgiStatus`].
+///
+/// ```
+/// let ok = rgi::abi::status::OK;
+/// # let _ = ok;
+/// ```
 pub mod status {
     /// Success.
+    ///
+    /// ```
+    /// let value = rgi::abi::status::OK;
+    /// # let _ = value;
+    /// ```
     pub const OK: i32 = 0;
     /// The client went away; nothing more can be sent or read.
+    ///
+    /// ```
+    /// let value = rgi::abi::status::ABORTED;
+    /// # let _ = value;
+    /// ```
     pub const ABORTED: i32 = -1;
     /// An argument was invalid (a header with CR/LF/NUL, a bad status, ...). Details are logged.
+    ///
+    /// ```
+    /// let value = rgi::abi::status::INVALID;
+    /// # let _ = value;
+    /// ```
     pub const INVALID: i32 = -2;
     /// The call is not allowed now (write before start_response, start_response twice, ...).
+    ///
+    /// ```
+    /// let value = rgi::abi::status::STATE;
+    /// # let _ = value;
+    /// ```
     pub const STATE: i32 = -3;
     /// Reading the request body failed with an HTTP error (bad framing, too large, timed out);
     /// the host answers the request with that error once the app returns.
+    ///
+    /// ```
+    /// let value = rgi::abi::status::BODY_ERROR;
+    /// # let _ = value;
+    /// ```
     pub const BODY_ERROR: i32 = -4;
     /// An I/O error on the host's side.
+    ///
+    /// ```
+    /// let value = rgi::abi::status::IO;
+    /// # let _ = value;
+    /// ```
     pub const IO: i32 = -5;
     /// The operation is not supported by this host or in this phase.
+    ///
+    /// ```
+    /// let value = rgi::abi::status::UNSUPPORTED;
+    /// # let _ = value;
+    /// ```
     pub const UNSUPPORTED: i32 = -6;
 }
 
 /// Apache log levels, as the host's `log` function takes them.
+///
+/// ```
+/// assert!(rgi::abi::level::DEBUG > rgi::abi::level::WARN);
+/// ```
 pub mod level {
     /// `APLOG_ERR`.
+    ///
+    /// ```
+    /// let value = rgi::abi::level::ERROR;
+    /// # let _ = value;
+    /// ```
     pub const ERROR: u32 = 3;
     /// `APLOG_WARNING`.
+    ///
+    /// ```
+    /// let value = rgi::abi::level::WARN;
+    /// # let _ = value;
+    /// ```
     pub const WARN: u32 = 4;
     /// `APLOG_NOTICE`.
+    ///
+    /// ```
+    /// let value = rgi::abi::level::NOTICE;
+    /// # let _ = value;
+    /// ```
     pub const NOTICE: u32 = 5;
     /// `APLOG_INFO`.
+    ///
+    /// ```
+    /// let value = rgi::abi::level::INFO;
+    /// # let _ = value;
+    /// ```
     pub const INFO: u32 = 6;
     /// `APLOG_DEBUG`.
+    ///
+    /// ```
+    /// let value = rgi::abi::level::DEBUG;
+    /// # let _ = value;
+    /// ```
     pub const DEBUG: u32 = 7;
     /// `APLOG_TRACE1`.
+    ///
+    /// ```
+    /// let value = rgi::abi::level::TRACE;
+    /// # let _ = value;
+    /// ```
     pub const TRACE: u32 = 8;
 }
 
 /// Opaque handle of the host's per-request state.
+///
+/// ```
+/// let handle: *mut rgi::abi::HostRequest = std::ptr::null_mut();
+/// assert!(handle.is_null());
+/// ```
 #[repr(C)]
 pub struct HostRequest {
     _private: [u8; 0],
@@ -211,6 +417,11 @@ pub struct HostRequest {
 ///
 /// Request functions take the `HostRequest` handle the host passed to the callback and may only be
 /// called on the thread running that callback, before it returns.
+///
+/// ```
+/// let minor_1_1 = std::mem::offset_of!(rgi::abi::HostApi, request_headers);
+/// assert!(minor_1_1 > std::mem::offset_of!(rgi::abi::HostApi, log));
+/// ```
 #[repr(C)]
 pub struct HostApi {
     /// `size_of::<HostApi>()` as the host built it; fields past it are absent.
@@ -277,6 +488,10 @@ impl HostApi {
 }
 
 /// What the host tells `create` about the instance it wants.
+///
+/// ```
+/// assert!(std::mem::offset_of!(rgi::abi::CreateContext, threads) > std::mem::offset_of!(rgi::abi::CreateContext, options_len));
+/// ```
 #[repr(C)]
 pub struct CreateContext {
     /// `size_of::<CreateContext>()` as the host built it.
@@ -298,72 +513,211 @@ pub struct CreateContext {
 }
 
 /// What an app callback ended with.
+///
+/// ```
+/// let status: rgi::abi::CallStatus = rgi::abi::call::PANIC;
+/// assert_ne!(status, rgi::abi::call::OK);
+/// ```
 pub type CallStatus = i32;
 
 /// Values of [`CallStatus`].
+///
+/// ```
+/// let first = rgi::abi::call::ERROR;
+/// # let _ = first;
+/// ```
 pub mod call {
     /// The callback finished normally.
+    ///
+    /// ```
+    /// let value = rgi::abi::call::OK;
+    /// # let _ = value;
+    /// ```
     pub const OK: i32 = 0;
     /// The app returned an error (already logged by the app side).
+    ///
+    /// ```
+    /// let value = rgi::abi::call::ERROR;
+    /// # let _ = value;
+    /// ```
     pub const ERROR: i32 = 1;
     /// The app panicked (already logged by the app side).
+    ///
+    /// ```
+    /// let value = rgi::abi::call::PANIC;
+    /// # let _ = value;
+    /// ```
     pub const PANIC: i32 = 2;
 }
 
 /// Answer of `check_password`.
+///
+/// ```
+/// let first = rgi::abi::password::ERROR;
+/// # let _ = first;
+/// ```
 pub mod password {
     /// The password is right.
+    ///
+    /// ```
+    /// let value = rgi::abi::password::GRANTED;
+    /// # let _ = value;
+    /// ```
     pub const GRANTED: i32 = 0;
     /// The password is wrong.
+    ///
+    /// ```
+    /// let value = rgi::abi::password::DENIED;
+    /// # let _ = value;
+    /// ```
     pub const DENIED: i32 = 1;
     /// No such user here: Apache asks the next provider.
+    ///
+    /// ```
+    /// let value = rgi::abi::password::USER_NOT_FOUND;
+    /// # let _ = value;
+    /// ```
     pub const USER_NOT_FOUND: i32 = 2;
     /// Right, and the user is known under another name (pushed into the rename sink).
+    ///
+    /// ```
+    /// let value = rgi::abi::password::GRANTED_AS;
+    /// # let _ = value;
+    /// ```
     pub const GRANTED_AS: i32 = 3;
     /// The provider could not decide (logged); Apache answers 500.
+    ///
+    /// ```
+    /// let value = rgi::abi::password::ERROR;
+    /// # let _ = value;
+    /// ```
     pub const ERROR: i32 = 4;
 }
 
 /// Answer of `get_realm_hash`.
+///
+/// ```
+/// let first = rgi::abi::realm_hash::ERROR;
+/// # let _ = first;
+/// ```
 pub mod realm_hash {
     /// The 16-byte MD5(user:realm:password) was written.
+    ///
+    /// ```
+    /// let value = rgi::abi::realm_hash::FOUND;
+    /// # let _ = value;
+    /// ```
     pub const FOUND: i32 = 0;
     /// No such user here: Apache asks the next provider.
+    ///
+    /// ```
+    /// let value = rgi::abi::realm_hash::USER_NOT_FOUND;
+    /// # let _ = value;
+    /// ```
     pub const USER_NOT_FOUND: i32 = 2;
     /// The provider could not decide (logged); Apache answers 500.
+    ///
+    /// ```
+    /// let value = rgi::abi::realm_hash::ERROR;
+    /// # let _ = value;
+    /// ```
     pub const ERROR: i32 = 4;
 }
 
 /// Answer of `allow_access` and `authz_handler`.
+///
+/// ```
+/// let first = rgi::abi::decision::ERROR;
+/// # let _ = first;
+/// ```
 pub mod decision {
     /// Access is granted.
+    ///
+    /// ```
+    /// let value = rgi::abi::decision::GRANTED;
+    /// # let _ = value;
+    /// ```
     pub const GRANTED: i32 = 0;
     /// Access is denied (403).
+    ///
+    /// ```
+    /// let value = rgi::abi::decision::DENIED;
+    /// # let _ = value;
+    /// ```
     pub const DENIED: i32 = 1;
     /// No opinion: the rest of Apache's configuration decides.
+    ///
+    /// ```
+    /// let value = rgi::abi::decision::NO_OPINION;
+    /// # let _ = value;
+    /// ```
     pub const NO_OPINION: i32 = 2;
     /// The callback failed (logged); Apache answers 500.
+    ///
+    /// ```
+    /// let value = rgi::abi::decision::ERROR;
+    /// # let _ = value;
+    /// ```
     pub const ERROR: i32 = 4;
 }
 
 /// Answer of `authen_handler`.
+///
+/// ```
+/// let first = rgi::abi::authen::ERROR;
+/// # let _ = first;
+/// ```
 pub mod authen {
     /// The user was identified (`set_user` was called).
+    ///
+    /// ```
+    /// let value = rgi::abi::authen::OK;
+    /// # let _ = value;
+    /// ```
     pub const OK: i32 = 0;
     /// Not handled here: Apache's other authentication modules decide.
+    ///
+    /// ```
+    /// let value = rgi::abi::authen::DECLINED;
+    /// # let _ = value;
+    /// ```
     pub const DECLINED: i32 = 1;
     /// Credentials missing or wrong: 401 (with the challenge added by `add_error_header`).
+    ///
+    /// ```
+    /// let value = rgi::abi::authen::UNAUTHORIZED;
+    /// # let _ = value;
+    /// ```
     pub const UNAUTHORIZED: i32 = 2;
     /// Refused outright: 403.
+    ///
+    /// ```
+    /// let value = rgi::abi::authen::FORBIDDEN;
+    /// # let _ = value;
+    /// ```
     pub const FORBIDDEN: i32 = 3;
     /// The handler failed (logged); Apache answers 500.
+    ///
+    /// ```
+    /// let value = rgi::abi::authen::ERROR;
+    /// # let _ = value;
+    /// ```
     pub const ERROR: i32 = 4;
 }
 
 /// An app instance, opaque to the host.
+///
+/// ```
+/// let none: rgi::abi::Instance = std::ptr::null_mut();
+/// assert!(none.is_null());
+/// ```
 pub type Instance = *mut c_void;
 
 /// What the entry function returns: the library's capabilities.
+///
+/// ```
+/// assert_eq!(std::mem::offset_of!(rgi::abi::AppDescriptor, magic), 0);
+/// ```
 #[repr(C)]
 pub struct AppDescriptor {
     /// Always [`MAGIC`].
@@ -428,6 +782,12 @@ pub struct AppDescriptor {
 unsafe impl Sync for AppDescriptor {}
 
 /// The entry function's type: `rgi_app_v1(host) -> descriptor`.
+///
+/// ```
+/// unsafe extern "C" fn entry(_: *const rgi::abi::HostApi) -> *const rgi::abi::AppDescriptor { std::ptr::null() }
+/// let f: rgi::abi::EntryFn = entry;
+/// # let _ = f;
+/// ```
 pub type EntryFn = unsafe extern "C" fn(host: *const HostApi) -> *const AppDescriptor;
 
 #[cfg(test)]

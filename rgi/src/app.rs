@@ -58,6 +58,15 @@ pub trait App: Create {
 }
 
 /// What `create` is told: the library, its application and process group, and the options.
+///
+/// ```
+/// struct Pool { size: usize }
+/// impl rgi::Create for Pool {
+///     fn create(ctx: &rgi::CreateContext<'_>) -> Result<Self, rgi::Error> {
+///         Ok(Pool { size: ctx.threads() })
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy)]
 pub struct CreateContext<'a> {
     raw: &'a RawCreateContext,

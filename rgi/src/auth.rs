@@ -38,6 +38,12 @@ use crate::error::{Error, HostError};
 use crate::host::Host;
 
 /// The request as an auth callback sees it.
+///
+/// ```no_run
+/// fn is_admin(req: &rgi::auth::AuthRequest<'_>) -> bool {
+///     req.environ().get("REMOTE_USER") == Some("admin")
+/// }
+/// ```
 pub struct AuthRequest<'r> {
     host: Host<'r>,
     environ: OnceCell<Environ<'r>>,
@@ -113,6 +119,11 @@ impl<'r> AuthRequest<'r> {
 }
 
 /// A password check's answer.
+///
+/// ```
+/// let answer = if "secret" == "secret" { rgi::auth::PasswordCheck::Granted } else { rgi::auth::PasswordCheck::Denied };
+/// assert_eq!(answer, rgi::auth::PasswordCheck::Granted);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordCheck {
     /// The password is right.
@@ -205,6 +216,12 @@ pub trait GroupProvider: Create {
 }
 
 /// An access or authorisation decision.
+///
+/// ```
+/// let from_lan = "10.0.0.7".starts_with("10.");
+/// let decision = if from_lan { rgi::auth::Decision::Granted } else { rgi::auth::Decision::NoOpinion };
+/// assert_eq!(decision, rgi::auth::Decision::Granted);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Let the request through.
@@ -240,6 +257,11 @@ pub trait AccessChecker: Create {
 }
 
 /// The answer of an [`AuthenHandler`].
+///
+/// ```
+/// let answer = rgi::auth::Authentication::Authenticated { user: "ada".into(), auth_type: "Bearer".into() };
+/// assert!(matches!(answer, rgi::auth::Authentication::Authenticated { .. }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authentication {
     /// The user is `user`, authenticated by scheme `auth_type`.

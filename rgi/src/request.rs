@@ -11,6 +11,12 @@ use crate::host::Host;
 ///
 /// The environ is built lazily by Apache the first time it is asked for, so an app that does not
 /// look at it pays nothing for it.
+///
+/// ```no_run
+/// fn describe(req: &rgi::Request<'_>) -> String {
+///     format!("{} {}", req.method(), req.path_info())
+/// }
+/// ```
 pub struct Request<'r> {
     host: Host<'r>,
     environ: OnceCell<Environ<'r>>,
@@ -151,6 +157,14 @@ impl<'r> Request<'r> {
 /// The request body as a [`Read`]er. Reads block until data arrives and return 0 at the end.
 /// A chunked body arrives de-chunked. If Apache rejects the body (too large for
 /// `LimitRequestBody`, bad framing, too slow) the read fails and Apache answers with that error.
+///
+/// ```no_run
+/// use std::io::Read;
+/// fn body_len(req: &mut rgi::Request<'_>) -> std::io::Result<usize> {
+///     let mut body = Vec::new();
+///     req.input().read_to_end(&mut body)
+/// }
+/// ```
 pub struct Input<'r> {
     host: Host<'r>,
     eof: bool,
@@ -168,6 +182,13 @@ impl Read for Input<'_> {
 }
 
 /// Writes to Apache's error log, one log entry per line (like WSGI's `wsgi.errors`).
+///
+/// ```no_run
+/// use std::io::Write;
+/// fn note(req: &rgi::Request<'_>) {
+///     writeln!(req.errors(), "cache miss for {}", req.path_info()).ok();
+/// }
+/// ```
 pub struct Errors<'r> {
     host: Host<'r>,
     line: Vec<u8>,

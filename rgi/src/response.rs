@@ -11,6 +11,12 @@ use crate::error::HostError;
 use crate::host::Host;
 
 /// A header name or value: borrowed when static, owned otherwise (no allocation for constants).
+///
+/// ```
+/// let fixed: rgi::HeaderText = "no-store".into();
+/// let built: rgi::HeaderText = format!("max-age={}", 60).into();
+/// assert!(matches!(fixed, std::borrow::Cow::Borrowed(_)) && matches!(built, std::borrow::Cow::Owned(_)));
+/// ```
 pub type HeaderText = Cow<'static, str>;
 
 /// An HTTP response.
@@ -30,9 +36,21 @@ pub struct Response<'r> {
 }
 
 /// The function behind [`Body::Writer`].
+///
+/// ```
+/// use std::io::Write;
+/// let write: rgi::WriteBody<'static> = Box::new(|out| out.write_all(b"hello"));
+/// let body = rgi::Body::Writer(write);
+/// # let _ = body;
+/// ```
 pub type WriteBody<'r> = Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + 'r>;
 
 /// A response body.
+///
+/// ```
+/// let body: rgi::Body<'_> = "Hello, World!".into();
+/// assert!(matches!(body, rgi::Body::Bytes(_)));
+/// ```
 pub enum Body<'r> {
     /// No body.
     Empty,
@@ -319,6 +337,15 @@ pub(crate) fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 
 /// Writes a streamed body to the client. `flush` pushes what was written so far out of Apache.
 /// Writes fail with [`io::ErrorKind::ConnectionAborted`] once the client has gone.
+///
+/// ```
+/// use std::io::Write;
+/// let body = rgi::Body::writer(|out: &mut rgi::BodyWriter<'_>| {
+///     out.write_all(b"partial")?;
+///     out.flush()
+/// });
+/// # let _ = body;
+/// ```
 pub struct BodyWriter<'h> {
     host: Host<'h>,
 }
