@@ -102,6 +102,57 @@ impl Connection {
     }
 }
 
+/// Sends one large request or fetches one large response, streaming: the body is written from a
+/// second thread while the response is read (an echo answers while it reads), and the response
+/// body is counted, not kept. Returns the response body's length.
+pub fn transfer(port: u16, method: &str, path: &str, upload: u64) -> io::Result<u64> {
+    let stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    if upload > 0 {
+        head.push_str(&format!("Content-Type: application/octet-stream\r\nContent-Length: {upload}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut writer = stream.try_clone()?;
+    let sender = std::thread::spawn(move || -> io::Result<()> {
+        writer.write_all(head.as_bytes())?;
+        let chunk = vec![b'x'; 256 * 1024];
+        let mut left = upload;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            writer.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    });
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line)?;
+    if status_line.split(' ').nth(1) != Some("200") {
+        return Err(invalid(format!("{method} {path} answered {status_line:?}")));
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    // Connection: close, so the body ends where the stream does.
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = reader.buffer().len() as u64;
+    reader.consume(reader.buffer().len());
+    let mut stream = reader.into_inner();
+    loop {
+        match stream.read(&mut buf)? {
+            0 => break,
+            n => total += n as u64,
+        }
+    }
+    sender.join().expect("upload thread")?;
+    Ok(total)
+}
+
 /// Sends `count` GET requests for `path` over `connections` keep-alive connections at once.
 pub fn hammer(port: u16, path: &str, count: u64, connections: u64) -> io::Result<()> {
     std::thread::scope(|scope| {

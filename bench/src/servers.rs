@@ -67,7 +67,7 @@ pub struct Setup {
 
 /// Identical for every peer: event MPM, one child of 25 threads, unlimited keep-alive, no
 /// .htaccess probing (as Debian's apache2.conf), sendfile on, no access log.
-fn preamble(root: &Path, port: u16, mode: Mode) -> String {
+fn preamble(root: &Path, port: u16) -> String {
     let root = root.display();
     let mut conf = format!(
         "ServerRoot {root}\nServerName 127.0.0.1\nListen 127.0.0.1:{port}\nPidFile {root}/httpd.pid\n\
@@ -78,9 +78,8 @@ fn preamble(root: &Path, port: u16, mode: Mode) -> String {
          KeepAlive On\nMaxKeepAliveRequests 0\nKeepAliveTimeout 5\nTimeout 60\nEnableSendfile On\n\
          LoadModule authz_core_module {MODULES}/mod_authz_core.so\n"
     );
-    // Under callgrind the process stays who it is: callgrind reopens its output file at exit.
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 && mode == Mode::Normal {
+    if unsafe { libc::geteuid() } == 0 {
         conf.push_str("User www-data\nGroup www-data\n");
     }
     let _ = write!(
@@ -137,7 +136,7 @@ fn body(peer: Peer, setup: &Setup, root: &Path) -> String {
 }
 
 /// Lays out a server root for `peer` and returns its configuration for `port`.
-fn prepare_root(peer: Peer, setup: &Setup, root: &Path, port: u16, mode: Mode) -> io::Result<String> {
+fn prepare_root(peer: Peer, setup: &Setup, root: &Path, port: u16) -> io::Result<String> {
     std::fs::create_dir_all(root.join("htdocs"))?;
     std::fs::create_dir_all(root.join("apps"))?;
     for name in ["hello", "environ", "blob", "echo"] {
@@ -158,9 +157,20 @@ fn prepare_root(peer: Peer, setup: &Setup, root: &Path, port: u16, mode: Mode) -
         }
         Peer::C | Peer::ProxyHyper => {}
     }
-    let conf = preamble(root, port, mode) + &body(peer, setup, root);
+    let conf = preamble(root, port) + &body(peer, setup, root);
     std::fs::write(root.join("httpd.conf"), &conf)?;
     Ok(conf)
+}
+
+/// Makes `path` belong to the user Apache's processes run as (www-data when started as root).
+fn give_to_server_user(path: &Path) -> io::Result<()> {
+    // SAFETY: geteuid and getpwnam have no preconditions; the name is a NUL-terminated literal.
+    let user = unsafe { if libc::geteuid() == 0 { libc::getpwnam(c"www-data".as_ptr()) } else { std::ptr::null_mut() } };
+    // SAFETY: getpwnam returned null or a valid entry.
+    if let Some(user) = unsafe { user.as_ref() } {
+        std::os::unix::fs::chown(path, Some(user.pw_uid), Some(user.pw_gid))?;
+    }
+    Ok(())
 }
 
 /// A port nobody listens on now.
@@ -193,12 +203,16 @@ impl Server {
         for _attempt in 0..5 {
             let port = free_port();
             let _ = std::fs::remove_dir_all(root);
-            prepare_root(peer, setup, root, port, mode)?;
+            prepare_root(peer, setup, root, port)?;
             let mut command = match mode {
                 Mode::Normal => Command::new(APACHE),
                 Mode::Callgrind => {
                     let out = root.join("callgrind");
                     std::fs::create_dir_all(&out)?;
+                    // The server drops to www-data before callgrind writes its counts at exit.
+                    let file = out.join("callgrind.out");
+                    std::fs::write(&file, b"")?;
+                    give_to_server_user(&file)?;
                     let mut c = Command::new("valgrind");
                     c.args(["--tool=callgrind", "--vgdb=no"])
                         .arg(format!("--callgrind-out-file={}/callgrind.out", out.display()))

@@ -1,7 +1,6 @@
 //! Runs wrk against one server and reads what it measured.
 
 use std::io;
-use std::path::Path;
 use std::process::Command;
 
 /// What one wrk run measured.
@@ -12,9 +11,8 @@ pub struct Run {
     pub socket_errors: Option<String>,
 }
 
-/// `wrk -t1 -c{connections} -d{seconds}` against `http://127.0.0.1:{port}{path}`, with an
-/// optional Lua script (the upload's request body).
-pub fn run(port: u16, path: &str, connections: u32, seconds: f64, script: Option<&Path>) -> io::Result<Run> {
+/// `wrk -t1 -c{connections} -d{seconds}` against `http://127.0.0.1:{port}{path}`.
+pub fn run(port: u16, path: &str, connections: u32, seconds: f64) -> io::Result<Run> {
     let mut command = Command::new("wrk");
     command.args([
         "-t1",
@@ -23,9 +21,6 @@ pub fn run(port: u16, path: &str, connections: u32, seconds: f64, script: Option
         "--timeout",
         "60s",
     ]);
-    if let Some(script) = script {
-        command.arg("-s").arg(script);
-    }
     let out = command.arg(format!("http://127.0.0.1:{port}{path}")).output()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
