@@ -450,6 +450,18 @@ fn run(o: &Options) -> io::Result<Report> {
     Ok(report)
 }
 
+/// Replaces what is between the benchmark markers of the README with `summary`.
+fn update_readme(readme: &Path, summary: &str) -> io::Result<()> {
+    const BEGIN: &str = "<!-- bench:begin -->\n";
+    const END: &str = "<!-- bench:end -->";
+    let text = std::fs::read_to_string(readme)?;
+    let (Some(start), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+        return Err(io::Error::other("no <!-- bench:begin --> / <!-- bench:end --> markers"));
+    };
+    let updated = format!("{}{summary}{}", &text[..start + BEGIN.len()], &text[end..]);
+    std::fs::write(readme, updated)
+}
+
 fn main() {
     let options = match Options::parse() {
         Ok(o) => o,
@@ -467,16 +479,23 @@ fn main() {
     };
     let text = report.render();
     println!("{text}");
-    let out = options
-        .out
-        .clone()
-        .or_else(|| (!options.smoke && options.only.is_empty()).then(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("results/latest.md")));
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // A full run is the project's latest result: bench/results/latest.md and the README's table.
+    let full = !options.smoke && options.only.is_empty() && options.out.is_none();
+    let out = options.out.clone().or_else(|| full.then(|| bench.join("results/latest.md")));
     if let Some(out) = out {
         if let Err(why) = std::fs::write(&out, &text) {
             eprintln!("rgi-bench: cannot write {}: {why}", out.display());
             std::process::exit(1);
         }
         eprintln!("written to {}", out.display());
+    }
+    if full {
+        let readme = bench.join("../README.md");
+        match update_readme(&readme, &report.summary()) {
+            Ok(()) => eprintln!("updated the table in {}", readme.display()),
+            Err(why) => eprintln!("rgi-bench: README.md not updated: {why}"),
+        }
     }
     if options.smoke {
         let failed = report.sanity_failures();

@@ -146,15 +146,94 @@ impl Report {
         failures
     }
 
+    /// The headline: one line per workload (req/s and the ratio to the C handler or Apache), the
+    /// instruction counts and the targets. The README shows this.
+    pub fn summary(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "`{}` at {} on {}; load average {} before, {} after (2 cores shared with the client).\n",
+            self.command, self.commit, self.date, self.load_before, self.load_after
+        );
+        let mut servers: Vec<&str> = Vec::new();
+        let small: Vec<&Section> = self.sections.iter().filter(|s| s.rows.len() > 2).collect();
+        for s in &small {
+            for r in &s.rows {
+                if !servers.contains(&r.name.as_str()) {
+                    servers.push(&r.name);
+                }
+            }
+        }
+        if !small.is_empty() {
+            let _ = writeln!(md, "| req/s (× C handler) | {} |", servers.join(" | "));
+            let _ = writeln!(md, "|---|{}", "--:|".repeat(servers.len()));
+            for s in &small {
+                let _ = write!(md, "| {} |", s.title.split(':').next().unwrap_or_default());
+                for name in &servers {
+                    let cell = s.row(name).map(|r| format!("{} ({})", thousands(r.rps), ratio(r.rps, s.rows[0].rps)));
+                    let _ = write!(md, " {} |", cell.unwrap_or_else(|| "–".into()));
+                }
+                let _ = writeln!(md);
+            }
+            let _ = writeln!(md);
+        }
+        let large: Vec<&Section> = self.sections.iter().filter(|s| s.rows.len() == 2).collect();
+        if !large.is_empty() {
+            let _ =
+                writeln!(md, "| transfer | Apache / C | MB/s | mod_rgi | MB/s | ratio |\n|---|---|--:|---|--:|--:|");
+            for s in large {
+                let (a, b) = (&s.rows[0], &s.rows[1]);
+                let mb = |r: &Row| r.mb_per_s.map(thousands).unwrap_or_default();
+                let what = s.title.split(" (").next().unwrap_or_default();
+                let _ = writeln!(
+                    md,
+                    "| {what} | {} | {} | {} | {} | {} |",
+                    a.name,
+                    mb(a),
+                    b.name,
+                    mb(b),
+                    ratio(b.rps, a.rps)
+                );
+            }
+            let _ = writeln!(md);
+        }
+        if let Some((_, c_hello, c_environ)) = self.callgrind.first() {
+            for (name, hello, environ) in &self.callgrind[1..] {
+                let _ = writeln!(
+                    md,
+                    "Instructions per request ({name} ÷ C handler, callgrind): hello {} ({} vs {}), environ {}.\n",
+                    ratio(*hello, *c_hello),
+                    thousands(*hello),
+                    thousands(*c_hello),
+                    ratio(*environ, *c_environ)
+                );
+            }
+        }
+        let _ = writeln!(md, "| target (issue 6) | measured | goal | met |\n|---|--:|--:|:-:|");
+        for g in self.goals() {
+            let (measured, met) = match g.measured {
+                Some(m) if m.is_finite() => {
+                    let met = if g.at_least { m >= g.bound } else { m <= g.bound };
+                    (format!("{m:.2}"), if met { "yes" } else { "**no**" })
+                }
+                _ => ("–".into(), "not measured"),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {measured} | {} {} | {met} |",
+                g.what,
+                if g.at_least { "≥" } else { "≤" },
+                g.bound
+            );
+        }
+        md
+    }
+
     pub fn render(&self) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "# mod_rgi benchmark\n");
-        let _ = writeln!(
-            md,
-            "`{}` at {} on {}; load average {} before, {} after (2 cores shared with wrk).\n",
-            self.command, self.commit, self.date, self.load_before, self.load_after
-        );
-        let _ = writeln!(md, "{}. Ratios are to the first row of each table.\n", self.settings);
+        md.push_str(&self.summary());
+        let _ = writeln!(md, "\n{}. Ratios are to the first row of each table.\n", self.settings);
         for s in &self.sections {
             let base = &s.rows[0];
             let _ = writeln!(md, "## {}\n", s.title);
@@ -220,23 +299,6 @@ impl Report {
                 thousands(a as f64),
                 thousands(b as f64),
                 (b as f64 / a as f64 - 1.0) * 100.0
-            );
-        }
-        let _ = writeln!(md, "## Targets (issue 6)\n\n| target | measured | goal | met |\n|---|--:|--:|:-:|");
-        for g in self.goals() {
-            let (measured, met) = match g.measured {
-                Some(m) if m.is_finite() => {
-                    let met = if g.at_least { m >= g.bound } else { m <= g.bound };
-                    (format!("{m:.2}"), if met { "yes" } else { "**no**" })
-                }
-                _ => ("–".into(), "not measured"),
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {measured} | {} {} | {met} |",
-                g.what,
-                if g.at_least { "≥" } else { "≤" },
-                g.bound
             );
         }
         md

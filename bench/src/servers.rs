@@ -165,7 +165,8 @@ fn prepare_root(peer: Peer, setup: &Setup, root: &Path, port: u16) -> io::Result
 /// Makes `path` belong to the user Apache's processes run as (www-data when started as root).
 fn give_to_server_user(path: &Path) -> io::Result<()> {
     // SAFETY: geteuid and getpwnam have no preconditions; the name is a NUL-terminated literal.
-    let user = unsafe { if libc::geteuid() == 0 { libc::getpwnam(c"www-data".as_ptr()) } else { std::ptr::null_mut() } };
+    let user =
+        unsafe { if libc::geteuid() == 0 { libc::getpwnam(c"www-data".as_ptr()) } else { std::ptr::null_mut() } };
     // SAFETY: getpwnam returned null or a valid entry.
     if let Some(user) = unsafe { user.as_ref() } {
         std::os::unix::fs::chown(path, Some(user.pw_uid), Some(user.pw_gid))?;
