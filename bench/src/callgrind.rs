@@ -7,8 +7,21 @@ use std::path::Path;
 use crate::client::Connection;
 use crate::servers::{Mode, Peer, Server, Setup};
 
-/// Instructions executed by a whole `apache2 -X` run serving `count` GETs of `path`.
+/// Instructions executed by a whole `apache2 -X` run serving `count` GETs of `path`; a run that
+/// fails is tried again (twice), as the machine is shared and a start can be cut short.
 fn total(peer: Peer, setup: &Setup, root: &Path, path: &str, count: u64) -> io::Result<u64> {
+    let mut result = run_once(peer, setup, root, path, count);
+    for _retry in 0..2 {
+        match &result {
+            Err(why) => eprintln!("  callgrind run failed ({why}); trying again"),
+            Ok(_) => break,
+        }
+        result = run_once(peer, setup, root, path, count);
+    }
+    result
+}
+
+fn run_once(peer: Peer, setup: &Setup, root: &Path, path: &str, count: u64) -> io::Result<u64> {
     let mut server = Server::start(peer, setup, root, Mode::Callgrind)?;
     {
         let mut conn = Connection::open(server.port)?;
