@@ -93,6 +93,8 @@ pub struct ServerConfig {
     pub aliases: Vec<Alias>,
     /// Instances to create when a process starts.
     pub imports: Vec<Import>,
+    /// Daemon mode: process groups and global daemon settings.
+    pub daemon: crate::daemon::ServerDaemonConfig,
 }
 
 /// One `RGIOption`: a name and its value (`None` removes an inherited option).
@@ -105,6 +107,8 @@ pub struct DirConfig {
     pub application_group: Option<GroupSpec>,
     /// `RGIPassAuthorization`.
     pub pass_authorization: Option<bool>,
+    /// `RGIProcessGroup`: the daemon process group (or `%{GLOBAL}`) serving requests here.
+    pub process_group: Option<String>,
     /// `RGIOption NAME VALUE`, in order; a later name replaces an earlier one.
     pub options: Vec<OptionEntry>,
     /// `options` as ABI pairs (pointing into `options`), rebuilt after every change.
@@ -143,6 +147,7 @@ impl DirConfig {
         let mut merged = DirConfig {
             application_group: add.application_group.clone().or_else(|| base.application_group.clone()),
             pass_authorization: add.pass_authorization.or(base.pass_authorization),
+            process_group: add.process_group.clone().or_else(|| base.process_group.clone()),
             options: base.options.clone(),
             option_pairs: Vec::new(),
             auth: crate::auth::config::DirAuth::merge(&base.auth, &add.auth),
@@ -196,6 +201,7 @@ pub unsafe extern "C" fn merge_server_config(
         let merged = ServerConfig {
             aliases: add.aliases.iter().chain(&base.aliases).cloned().collect(),
             imports: add.imports.clone(),
+            daemon: crate::daemon::ServerDaemonConfig::merge(&base.daemon, &add.daemon),
         };
         // SAFETY: the live configuration pool.
         unsafe { ffi::pool_box(p, merged) }.cast()

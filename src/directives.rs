@@ -44,7 +44,12 @@ pub fn parse_alias_options<'a>(args: impl IntoIterator<Item = &'a str>) -> Resul
         }
         match key {
             "application-group" => options.application_group = Some(GroupSpec::parse(value)?),
-            "process-group" => options.process_group = Some(value.to_string()),
+            "process-group" => {
+                if value != crate::daemon::GLOBAL {
+                    crate::daemon::check_group_name(value)?;
+                }
+                options.process_group = Some(value.to_string());
+            }
             "pass-authorization" => options.pass_authorization = Some(parse_on_off(value)?),
             _ => {
                 return Err(format!(
@@ -108,6 +113,18 @@ pub unsafe fn server_relative(cmd: *mut sys::cmd_parms, path: &str) -> Result<St
     Ok(unsafe { ffi::text(full) }.into_owned())
 }
 
+/// Records a `process-group=` for the check once the whole configuration is read (the group
+/// may be declared later in the file).
+///
+/// # Safety
+/// `cmd` must be the live command of a directive being read.
+unsafe fn note_process_group(cmd: *mut sys::cmd_parms, directive: &'static str, group: &Option<String>) {
+    if let Some(name) = group.as_ref().filter(|g| *g != crate::daemon::GLOBAL) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { server_config(cmd) }.daemon.references.push((directive, name.clone()));
+    }
+}
+
 unsafe extern "C" fn script_alias(
     cmd: *mut sys::cmd_parms,
     _: *mut c_void,
@@ -127,6 +144,7 @@ unsafe extern "C" fn script_alias(
             let options = parse_alias_options(rest.iter().map(|s| s.as_ref()))?;
             let library = server_relative(cmd, library)?;
             app::inspect(&library, role::APP).map_err(|e| e.to_string())?;
+            note_process_group(cmd, "RGIScriptAlias", &options.process_group);
             server_config(cmd).aliases.push(Alias {
                 matcher: AliasMatcher::Prefix(url.to_string()),
                 library: CString::new(library).map_err(|_| "NUL in path")?,
@@ -163,6 +181,7 @@ unsafe extern "C" fn script_alias_match(
             if !library.contains('$') {
                 app::inspect(&library, role::APP).map_err(|e| e.to_string())?;
             }
+            note_process_group(cmd, "RGIScriptAliasMatch", &options.process_group);
             server_config(cmd).aliases.push(Alias {
                 matcher: AliasMatcher::Regex(Regex(regex)),
                 library: CString::new(library).map_err(|_| "NUL in path")?,
@@ -199,6 +218,7 @@ unsafe extern "C" fn import_script(
             };
             let library = server_relative(cmd, library)?;
             app::inspect(&library, role::APP).map_err(|e| e.to_string())?;
+            note_process_group(cmd, "RGIImportScript", &options.process_group);
             server_config(cmd).imports.push(Import {
                 library,
                 application_group,

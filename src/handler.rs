@@ -7,6 +7,7 @@ use smallvec::SmallVec;
 
 use crate::app;
 use crate::config::{self, GroupSpec};
+use crate::daemon;
 use crate::environ;
 use crate::ffi::{self, sys};
 use crate::logging::CurrentRequest;
@@ -97,6 +98,29 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             .or_else(|| dir.and_then(|d| d.pass_authorization))
             .unwrap_or(false);
 
+        let process_group = daemon::request_group(
+            alias.and_then(|a| a.process_group.as_deref()),
+            dir.and_then(|d| d.process_group.as_deref()),
+        );
+        if let Some(process_group) = process_group {
+            let request = daemon::client::Delegated {
+                process_group,
+                library,
+                application_group: &group,
+                options,
+                pass_authorization,
+            };
+            return daemon::client::handle(r, &request);
+        }
+        if daemon::restrict_embedded() {
+            crate::request::log_request(
+                r,
+                sys::APLOG_ERR,
+                "RGIRestrictEmbedded On: this request is not delegated to a daemon process group \
+                 (set RGIProcessGroup or process-group=); answering 500",
+            );
+            return sys::HTTP_INTERNAL_SERVER_ERROR;
+        }
         let instance = match app::instance(library, &group, "", options, &EMBEDDED_HOST) {
             Ok(instance) => instance,
             Err(why) => {
@@ -132,8 +156,11 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
     }
 }
 
-/// Turns what the app did into Apache's answer.
-unsafe fn finish(ctx: &mut RequestContext<'_>, r: *mut sys::request_rec, outcome: abi::CallStatus) -> c_int {
+/// Turns what the app did into Apache's answer (embedded, or relayed from a daemon process).
+///
+/// # Safety
+/// `r` must be the live request `ctx` serves.
+pub unsafe fn finish(ctx: &mut RequestContext<'_>, r: *mut sys::request_rec, outcome: abi::CallStatus) -> c_int {
     // SAFETY: the live request the context serves.
     let aborted = unsafe { (*(*r).connection).aborted } != 0;
     let failed = match outcome {

@@ -11,11 +11,13 @@
 //!   [`environ`]: the CGI/WSGI environ; [`response`]: what an app may send.
 //! - [`app`]: checking, loading and instantiating app libraries.
 //! - [`auth`]: Rust libraries as Apache's authentication and authorisation.
+//! - [`daemon`]: daemon mode (`RGIDaemonProcess`): supervised processes serving apps.
 //! - [`logging`]: `tracing` and panics into the error log.
 
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod daemon;
 pub mod directives;
 pub mod environ;
 pub mod ffi;
@@ -33,8 +35,9 @@ use std::sync::atomic::Ordering;
 use ffi::sys;
 
 /// Every directive of the module; each feature contributes its own list.
-static COMMANDS: directives::Commands<{ directives::CORE.len() + auth::directives::AUTH.len() + 1 }> =
-    directives::join(&[&directives::CORE, &auth::directives::AUTH]);
+static COMMANDS: directives::Commands<
+    { directives::CORE.len() + auth::directives::AUTH.len() + daemon::DIRECTIVES.len() + 1 },
+> = directives::join(&[&directives::CORE, &auth::directives::AUTH, &daemon::DIRECTIVES]);
 
 /// The module record Apache loads (`LoadModule rgi_module …`); Apache writes into it.
 #[unsafe(no_mangle)]
@@ -90,20 +93,54 @@ unsafe extern "C" fn register_hooks(pool: *mut sys::apr_pool_t) {
             sys::ap_hook_post_config(Some(post_config), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             sys::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             auth::register_hooks(pool);
+            sys::ap_hook_check_config(Some(check_config), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
+            sys::ap_hook_monitor(
+                Some(daemon::supervisor::monitor),
+                std::ptr::null(),
+                std::ptr::null(),
+                sys::APR_HOOK_MIDDLE,
+            );
+        }
+    })
+}
+
+unsafe extern "C" fn check_config(
+    pconf: *mut sys::apr_pool_t,
+    _plog: *mut sys::apr_pool_t,
+    _ptemp: *mut sys::apr_pool_t,
+    s: *mut sys::server_rec,
+) -> c_int {
+    ffi::guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
+        // SAFETY: Apache passes the configuration's main server and pool.
+        match unsafe { daemon::check_config(s, pconf) } {
+            Ok(()) => sys::OK,
+            Err(why) => {
+                // SAFETY: a live server; STARTUP makes the line reach the console of `apache2 -t`.
+                unsafe { ffi::log_server(s, sys::APLOG_STARTUP as c_int | sys::APLOG_EMERG, 0, &why) };
+                sys::HTTP_INTERNAL_SERVER_ERROR
+            }
         }
     })
 }
 
 unsafe extern "C" fn post_config(
-    _pconf: *mut sys::apr_pool_t,
+    pconf: *mut sys::apr_pool_t,
     _plog: *mut sys::apr_pool_t,
     _ptemp: *mut sys::apr_pool_t,
-    _s: *mut sys::server_rec,
+    s: *mut sys::server_rec,
 ) -> c_int {
     ffi::guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
         logging::init();
         status::init();
-        sys::OK
+        // SAFETY: Apache passes the live configuration pool and main server, in the parent.
+        match unsafe { daemon::supervisor::post_config(pconf, s) } {
+            Ok(()) => sys::OK,
+            Err(why) => {
+                // SAFETY: a live server.
+                unsafe { ffi::log_server(s, sys::APLOG_EMERG, 0, &why) };
+                sys::HTTP_INTERNAL_SERVER_ERROR
+            }
+        }
     })
 }
 
@@ -115,6 +152,7 @@ unsafe extern "C" fn cleanup_instances(_: *mut std::ffi::c_void) -> sys::apr_sta
 unsafe extern "C" fn child_init(pchild: *mut sys::apr_pool_t, s: *mut sys::server_rec) {
     ffi::guard((), || {
         logging::init();
+        daemon::supervisor::child_init();
         // SAFETY: MPM queries and pool cleanups with live pointers, in the child after fork.
         unsafe {
             let (mut threaded, mut threads, mut daemons) = (0, 0, 0);
@@ -141,7 +179,8 @@ unsafe fn import_scripts(main: *mut sys::server_rec) {
     while !s.is_null() {
         // SAFETY: walking the live server list of the running configuration.
         let conf = unsafe { config::server_config(s) };
-        for import in conf.imports.iter().filter(|i| i.process_group.is_none()) {
+        for import in conf.imports.iter().filter(|i| daemon::request_group(i.process_group.as_deref(), None).is_none())
+        {
             if let Err(why) = app::instance(
                 import.library.as_bytes(),
                 import.application_group.as_bytes(),

@@ -88,6 +88,31 @@ pub fn parse_content_length(value: &[u8]) -> Option<u64> {
     Some(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
+/// What may be sent of a body write once a Content-Length is declared.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Clip<'a> {
+    /// All of it.
+    Whole(&'a [u8]),
+    /// The part up to the declared length: the write that crosses it is cut and succeeds.
+    Cut(&'a [u8]),
+    /// Nothing: the length was already reached by a cut write, so this one fails.
+    Refused,
+}
+
+/// Holds a write of `data` to the body's declared length, given what was `written` so far and
+/// whether an earlier write was already cut.
+pub fn clip_to_length(declared: Option<u64>, written: u64, truncated: bool, data: &[u8]) -> Clip<'_> {
+    let Some(declared) = declared else { return Clip::Whole(data) };
+    let room = declared.saturating_sub(written);
+    if data.len() as u64 <= room {
+        Clip::Whole(data)
+    } else if room == 0 && truncated {
+        Clip::Refused
+    } else {
+        Clip::Cut(&data[..room as usize])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +143,15 @@ mod tests {
         assert_eq!(check_header(b"connection", b"close"), Ok(HeaderKind::Dropped));
         assert_eq!(check_header(b"Content-Type", b"text/plain"), Ok(HeaderKind::ContentType));
         assert_eq!(check_header(b"content-length", b"42"), Ok(HeaderKind::ContentLength(42)));
+    }
+
+    #[test]
+    fn bodies_are_cut_at_their_length() {
+        assert_eq!(clip_to_length(None, 10, false, b"abc"), Clip::Whole(b"abc"));
+        assert_eq!(clip_to_length(Some(5), 2, false, b"abc"), Clip::Whole(b"abc"));
+        assert_eq!(clip_to_length(Some(5), 3, false, b"abc"), Clip::Cut(b"ab"));
+        assert_eq!(clip_to_length(Some(5), 5, false, b"abc"), Clip::Cut(b""));
+        assert_eq!(clip_to_length(Some(5), 5, true, b"abc"), Clip::Refused);
     }
 
     #[test]

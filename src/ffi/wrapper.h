@@ -7,6 +7,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <http_ssl.h>
+#include <ap_listen.h>
 #include <ap_mpm.h>
 #include <ap_provider.h>
 #include <ap_socache.h>

@@ -1,0 +1,41 @@
+//! Says which process serves the request (`pid`, `ppid`, `uid`, `gid`, `umask`, `cwd`, `title`)
+//! as `key=value` lines, after sleeping `?sleep=MS` milliseconds: the daemon-mode tests use it to
+//! see processes being replaced, users being dropped to, and requests being slow.
+
+use std::time::Duration;
+
+#[derive(Default)]
+struct ProcInfo;
+
+/// A field of /proc/self/status (its first number for Uid/Gid).
+fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string()
+}
+
+impl rgi::App for ProcInfo {
+    fn call<'r>(&self, req: rgi::Request<'r>) -> Result<rgi::Response<'r>, rgi::Error> {
+        if let Some(ms) = req.query_param("sleep").and_then(|v| v.parse::<u64>().ok()) {
+            std::thread::sleep(Duration::from_millis(ms.min(600_000)));
+        }
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
+        let title = String::from_utf8_lossy(cmdline.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
+        let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+        let body = format!(
+            "pid={}\nppid={}\nuid={}\ngid={}\numask={}\ncwd={cwd}\ntitle={title}\n",
+            std::process::id(),
+            status_field(&status, "PPid:"),
+            status_field(&status, "Uid:"),
+            status_field(&status, "Gid:"),
+            status_field(&status, "Umask:"),
+        );
+        Ok(rgi::Response::text(body))
+    }
+}
+
+rgi::export!(ProcInfo);

@@ -1,0 +1,344 @@
+//! The Apache child's side of a request delegated to a daemon process group.
+//!
+//! The child builds the environ exactly as in embedded mode, sends it, then replays what the
+//! daemon's app does through the very host functions an embedded app calls ([`EMBEDDED_HOST`],
+//! on a [`RequestContext`] of its own): the response head is checked there, bodies are held to
+//! their Content-Length there, files go out with sendfile there. So one place decides what
+//! reaches the client, whichever mode ran the app.
+
+use std::ffi::c_int;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use rgi::abi::{self, HostRequest, RgiPair, RgiStatus, RgiStr, status};
+
+use super::host::body_error;
+use super::protocol::{self, FLAG_ACK, ToApache, ToDaemon};
+use super::socket::{self, Conn, ConnError};
+use super::{DaemonGroup, find_group};
+use crate::ffi::sys;
+use crate::handler::finish;
+use crate::request::{EMBEDDED_HOST, Phase, RequestContext};
+
+/// The embedded host functions, called for a request's context as an embedded app would.
+struct Embedded(*mut HostRequest);
+
+impl Embedded {
+    /// The request's environ: it lives in the request pool, so for the whole request (`'r`).
+    fn environ<'r>(&self) -> &'r [RgiPair] {
+        let (mut ptr, mut len) = (std::ptr::null(), 0usize);
+        // SAFETY: a live context's handle; the array lives in the request pool.
+        let ok = unsafe { (EMBEDDED_HOST.environ)(self.0, &mut ptr, &mut len) } == status::OK;
+        if !ok || ptr.is_null() {
+            return &[];
+        }
+        // SAFETY: the host returned `len` pairs at `ptr`, alive for the request.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+
+    fn read_body(&self, buf: &mut [u8]) -> (RgiStatus, usize) {
+        let mut n = 0;
+        // SAFETY: a live context's handle; `buf` is writable for its length.
+        let status = unsafe { (EMBEDDED_HOST.read_body)(self.0, buf.as_mut_ptr(), buf.len(), &mut n) };
+        (status, n.min(buf.len()))
+    }
+
+    fn start_response(&self, code: u16, headers: &[RgiPair]) -> RgiStatus {
+        // SAFETY: a live context's handle; the pairs are valid for the call.
+        unsafe { (EMBEDDED_HOST.start_response)(self.0, u32::from(code), headers.as_ptr(), headers.len()) }
+    }
+
+    fn write_body(&self, data: &[u8]) -> RgiStatus {
+        // SAFETY: a live context's handle; `data` is readable for the call.
+        unsafe { (EMBEDDED_HOST.write_body)(self.0, data.as_ptr(), data.len()) }
+    }
+
+    fn flush(&self) -> RgiStatus {
+        // SAFETY: a live context's handle.
+        unsafe { (EMBEDDED_HOST.flush)(self.0) }
+    }
+
+    fn send_file(&self, fd: i32, offset: u64, len: u64) -> RgiStatus {
+        // SAFETY: a live context's handle; the host duplicates `fd`.
+        unsafe { (EMBEDDED_HOST.send_file)(self.0, fd, offset, len) }
+    }
+
+    fn add_error_header(&self, name: &[u8], value: &[u8]) -> RgiStatus {
+        // SAFETY: a live context's handle; the strings are valid for the call.
+        unsafe { (EMBEDDED_HOST.add_error_header)(self.0, RgiStr::new(name), RgiStr::new(value)) }
+    }
+}
+
+/// What the handler decided for a request that goes to a daemon.
+pub struct Delegated<'a> {
+    /// The process group.
+    pub process_group: &'a str,
+    /// The app library.
+    pub library: &'a [u8],
+    /// The application group, expanded.
+    pub application_group: &'a [u8],
+    /// The `RGIOption`s in effect.
+    pub options: &'a [RgiPair],
+    /// Whether `Authorization` reaches the app.
+    pub pass_authorization: bool,
+}
+
+/// Serves `r` through the daemon process group named in `d`.
+///
+/// # Safety
+/// `r` must be a live request being handled on this thread.
+pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
+    let mut ctx = RequestContext::new(
+        r,
+        Phase::Handler,
+        d.application_group,
+        d.process_group.as_bytes(),
+        d.pass_authorization,
+        d.options,
+    );
+    // SAFETY: a live request of the running configuration.
+    let Some(group) = (unsafe { find_group((*r).server, d.process_group) }) else {
+        ctx.log(sys::APLOG_ERR, &format!("no RGIDaemonProcess named '{}'; answering 500", d.process_group));
+        return sys::HTTP_INTERNAL_SERVER_ERROR;
+    };
+    let Some(path) = group.socket_path.get() else {
+        ctx.log(
+            sys::APLOG_ERR,
+            &format!("daemon process group '{}' is not running (Apache did not start it); answering 503", group.name),
+        );
+        return sys::HTTP_SERVICE_UNAVAILABLE;
+    };
+    let queued_at = protocol::monotonic_ns();
+    let started = Instant::now();
+    let stream = match socket::connect(path, group.connect_timeout) {
+        Ok(stream) => stream,
+        Err(why) => {
+            ctx.log(
+                sys::APLOG_ERR,
+                &format!(
+                    "cannot connect to daemon process group '{}' at {}: {why}; answering 503",
+                    group.name,
+                    path.display()
+                ),
+            );
+            return sys::HTTP_SERVICE_UNAVAILABLE;
+        }
+    };
+    // SAFETY: the request's live server.
+    let apache_timeout = Duration::from_micros(unsafe { (*(*r).server).timeout }.max(1_000_000) as u64);
+    let socket_timeout = group.socket_timeout.unwrap_or(apache_timeout);
+    if let Err(why) = socket::set_timeouts(&stream, socket_timeout) {
+        ctx.log(sys::APLOG_ERR, &format!("cannot set the daemon socket's timeouts: {why}; answering 500"));
+        return sys::HTTP_INTERNAL_SERVER_ERROR;
+    }
+    let mut conn = Conn::new(stream);
+    let flags = if group.queue_timeout.is_some() { FLAG_ACK } else { 0 };
+    let options = d.options;
+    let environ = Embedded(ctx.handle()).environ();
+    let pairs = |p: &[RgiPair]| -> Vec<(&[u8], &[u8])> {
+        p.iter()
+            // SAFETY: the pairs point into the request pool and the configuration, alive for the request.
+            .map(|p| unsafe { (p.name.as_bytes(), p.value.as_bytes()) })
+            .collect()
+    };
+    let (environ, options) = (pairs(environ), pairs(options));
+    protocol::encode_request(
+        conn.out(),
+        flags,
+        queued_at,
+        d.library,
+        d.application_group,
+        environ.iter().copied(),
+        options.iter().copied(),
+    );
+    drop((environ, options));
+    if let Err(why) = conn.flush() {
+        ctx.log(
+            sys::APLOG_ERR,
+            &format!("cannot send the request to daemon process group '{}': {why}; answering 502", group.name),
+        );
+        return sys::HTTP_BAD_GATEWAY;
+    }
+    let mut relay = Relay { group, conn, started, accepted: None, acked: flags == 0, head: Head::Waiting };
+    // SAFETY: the live request `ctx` serves.
+    unsafe { relay.run(&mut ctx, r) }
+}
+
+/// The client went away while the response was being relayed.
+///
+/// # Safety
+/// `r` must be the live request `ctx` serves.
+unsafe fn client_gone(ctx: &mut RequestContext<'_>, r: *mut sys::request_rec) -> c_int {
+    // SAFETY: guaranteed by the caller.
+    unsafe { finish(ctx, r, abi::call::ERROR) }
+}
+
+/// Names the daemon process (when known) for log lines.
+fn who(accepted: Option<u32>, group: &DaemonGroup) -> String {
+    match accepted {
+        Some(pid) => format!("daemon process {pid} of group '{}'", group.name),
+        None => format!("daemon process group '{}'", group.name),
+    }
+}
+
+/// Where the response head stands.
+#[derive(PartialEq, Eq)]
+enum Head {
+    Waiting,
+    Sent,
+    /// The daemon sent a head the Apache child refused: the request ends in a 500.
+    Refused,
+}
+
+struct Relay<'g> {
+    group: &'g DaemonGroup,
+    conn: Conn,
+    started: Instant,
+    /// The daemon process that took the request.
+    accepted: Option<u32>,
+    /// Whether the daemon has acknowledged the request (or no acknowledgement was asked for).
+    acked: bool,
+    head: Head,
+}
+
+impl Relay<'_> {
+    fn who(&self) -> String {
+        who(self.accepted, self.group)
+    }
+
+    /// When the next read must give up sooner than socket-timeout: queue-timeout until the daemon
+    /// takes the request, request-timeout until the head arrives.
+    fn deadline(&self) -> Option<Instant> {
+        let queue = (!self.acked).then(|| self.group.queue_timeout.map(|t| self.started + t)).flatten();
+        let request =
+            (self.head == Head::Waiting).then(|| self.group.request_timeout.map(|t| self.started + t)).flatten();
+        match (queue, request) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    unsafe fn run(&mut self, ctx: &mut RequestContext<'_>, r: *mut sys::request_rec) -> c_int {
+        let mut body = Vec::new();
+        loop {
+            let frame = self
+                .conn
+                .read_frame(self.deadline())
+                .and_then(|(kind, payload)| ToApache::decode(kind, payload).map_err(ConnError::from));
+            let msg = match frame {
+                Ok(msg) => msg,
+                Err(err) => return self.failed(ctx, err),
+            };
+            match msg {
+                ToApache::Accepted { pid } => {
+                    self.accepted = Some(pid);
+                    self.acked = true;
+                }
+                ToApache::ReadBody { max } => {
+                    body.resize(max as usize, 0);
+                    let (status, n) = Embedded(ctx.handle()).read_body(&mut body);
+                    let sent = match status {
+                        status::OK => self.conn.send_body(true, &body[..n]),
+                        status::BODY_ERROR => {
+                            let code = match ctx.input_error {
+                                Some(sys::AP_FILTER_ERROR) => body_error::FILTER,
+                                other => u16::try_from(other.unwrap_or(sys::HTTP_BAD_REQUEST)).unwrap_or(400),
+                            };
+                            ToDaemon::BodyError(code).encode(self.conn.out());
+                            Ok(())
+                        }
+                        _ => {
+                            ToDaemon::BodyError(body_error::ABORTED).encode(self.conn.out());
+                            Ok(())
+                        }
+                    };
+                    // A daemon that went away shows at the next read.
+                    let _ = sent.and_then(|()| self.conn.flush());
+                }
+                ToApache::Head { status, headers } => {
+                    // SAFETY: the slices live in the connection's buffer until the next read.
+                    let pairs: Vec<RgiPair> =
+                        headers.iter().map(|(n, v)| RgiPair { name: RgiStr::new(n), value: RgiStr::new(v) }).collect();
+                    self.head = match Embedded(ctx.handle()).start_response(status, &pairs) {
+                        status::OK => Head::Sent,
+                        _ => Head::Refused,
+                    };
+                }
+                ToApache::Body(data) => {
+                    if Embedded(ctx.handle()).write_body(data) == status::ABORTED {
+                        // SAFETY: the live request.
+                        return unsafe { client_gone(ctx, r) };
+                    }
+                }
+                ToApache::Flush => {
+                    if Embedded(ctx.handle()).flush() == status::ABORTED {
+                        // SAFETY: the live request.
+                        return unsafe { client_gone(ctx, r) };
+                    }
+                }
+                ToApache::File { offset, len } => {
+                    let Some(file) = self.conn.take_file() else {
+                        let err = ConnError::Io(std::io::Error::other("a File message came without its file"));
+                        return self.failed(ctx, err);
+                    };
+                    if Embedded(ctx.handle()).send_file(file.as_raw_fd(), offset, len) == status::ABORTED {
+                        // SAFETY: the live request.
+                        return unsafe { client_gone(ctx, r) };
+                    }
+                }
+                ToApache::Log { level, message } => ctx.log(c_int::from(level), &String::from_utf8_lossy(message)),
+                ToApache::ErrorHeader((name, value)) => {
+                    Embedded(ctx.handle()).add_error_header(name, value);
+                }
+                ToApache::End { outcome } => {
+                    let outcome = if self.head == Head::Refused { abi::call::ERROR } else { outcome };
+                    // SAFETY: the live request.
+                    return unsafe { finish(ctx, r, outcome) };
+                }
+                ToApache::Reject { status, reason } => {
+                    let why = String::from_utf8_lossy(reason);
+                    let who = who(self.accepted, self.group);
+                    ctx.log(sys::APLOG_ERR, &format!("{who} refused the request: {why}; answering {status}"));
+                    if ctx.output.sent() {
+                        ctx.output.cut();
+                        return sys::OK;
+                    }
+                    return c_int::from(status);
+                }
+            }
+        }
+    }
+
+    /// The daemon connection failed before `End`: 504 on a timeout, 502 otherwise, or a cut
+    /// response once something was sent.
+    fn failed(&mut self, ctx: &mut RequestContext<'_>, err: ConnError) -> c_int {
+        let who = self.who();
+        let waited = self.started.elapsed().as_secs();
+        let (status, why) = match &err {
+            ConnError::TimedOut if !self.acked => (
+                sys::HTTP_GATEWAY_TIME_OUT,
+                format!("no daemon process took the request within queue-timeout ({waited} s)"),
+            ),
+            ConnError::TimedOut if self.head == Head::Waiting && self.group.request_timeout.is_some() => {
+                (sys::HTTP_GATEWAY_TIME_OUT, format!("{who} sent no response within request-timeout ({waited} s)"))
+            }
+            ConnError::TimedOut => (sys::HTTP_GATEWAY_TIME_OUT, format!("{who} went silent for socket-timeout")),
+            ConnError::Closed | ConnError::Truncated => (
+                sys::HTTP_BAD_GATEWAY,
+                format!("{who} closed the connection before finishing the response (did it crash? see the log)"),
+            ),
+            other => (sys::HTTP_BAD_GATEWAY, format!("{who}: {other}")),
+        };
+        if ctx.output.sent() {
+            ctx.log(sys::APLOG_ERR, &format!("{why}; the response was cut short"));
+            ctx.output.cut();
+            return sys::OK;
+        }
+        ctx.output.discard();
+        if let Some(input) = ctx.input_error {
+            return input;
+        }
+        ctx.log(sys::APLOG_ERR, &format!("{why}; answering {status}"));
+        status
+    }
+}

@@ -1,0 +1,619 @@
+//! A daemon process's own life, from the fork in Apache's parent to its exit: it sheds what it
+//! inherited from Apache, drops to its user before any app code runs, creates its
+//! `RGIImportScript` instances, then serves requests on its group's socket with `threads=`
+//! worker threads while the main thread watches signals and timeouts.
+//!
+//! Signals: SIGUSR1 asks for a graceful stop (finish requests within graceful-timeout);
+//! SIGTERM and SIGINT for a stop within shutdown-timeout (also sent when Apache's parent dies);
+//! SIGHUP and SIGWINCH, which Apache may send to its whole process group, are ignored.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::{Gid, Group as UnixGroup, Uid, User};
+use parking_lot::Mutex;
+
+use super::DaemonGroup;
+use super::host::{self, ProcessFlags};
+use super::protocol::{self, FLAG_ACK, ToApache, ToDaemon};
+use super::socket::{self, Conn};
+use crate::app;
+use crate::ffi::{self, sys};
+
+/// Exit codes of a daemon process, which the parent reads to log why it ended (codes a signal
+/// number could be confused with, 1..=31, are never used).
+pub mod exit_code {
+    /// Stopped as asked (restart, shutdown).
+    pub const STOPPED: i32 = 0;
+    /// Served `maximum-requests`.
+    pub const MAXIMUM_REQUESTS: i32 = 64;
+    /// Idle for `inactivity-timeout`.
+    pub const INACTIVE: i32 = 65;
+    /// A request ran past `request-timeout`.
+    pub const REQUEST_TIMEOUT: i32 = 66;
+    /// Could not become its user, or similar: see the log.
+    pub const STARTUP_FAILED: i32 = 67;
+    /// Apache's parent is gone.
+    pub const PARENT_GONE: i32 = 68;
+}
+
+/// What the parent hands a new daemon process.
+pub struct Startup {
+    /// The group's configuration.
+    pub config: Arc<DaemonGroup>,
+    /// The group's listening socket (inherited).
+    pub listener: RawFd,
+    /// Other groups' listening sockets, to close.
+    pub close: Vec<RawFd>,
+    /// The Apache parent's pid.
+    pub parent: u32,
+    /// The main server (for logging and imports).
+    pub main: *mut sys::server_rec,
+}
+
+/// `user=`: a name or `#UID`.
+pub fn resolve_user(user: &str) -> Result<(Uid, Gid, String, std::path::PathBuf), String> {
+    let found = match user.strip_prefix('#') {
+        Some(id) => {
+            let uid = id.parse::<u32>().map_err(|_| format!("user={user} is not a user name or #UID"))?;
+            User::from_uid(Uid::from_raw(uid))
+        }
+        None => User::from_name(user),
+    };
+    match found {
+        Ok(Some(u)) => Ok((u.uid, u.gid, u.name, u.dir)),
+        Ok(None) if user.starts_with('#') => {
+            let uid = Uid::from_raw(user[1..].parse().unwrap_or_default());
+            Ok((uid, Gid::from_raw(uid.as_raw()), user.to_string(), "/".into()))
+        }
+        _ => Err(format!("user={user}: no such user")),
+    }
+}
+
+/// `group=`: a name or `#GID`.
+pub fn resolve_group(group: &str) -> Result<Gid, String> {
+    if let Some(id) = group.strip_prefix('#') {
+        return id.parse::<u32>().map(Gid::from_raw).map_err(|_| format!("group={group} is not a group name or #GID"));
+    }
+    match UnixGroup::from_name(group) {
+        Ok(Some(g)) => Ok(g.gid),
+        _ => Err(format!("group={group}: no such group")),
+    }
+}
+
+fn log(level: i32, msg: &str) {
+    // SAFETY: a null server logs to the main server (Apache's error log, inherited).
+    unsafe { ffi::log_server(std::ptr::null(), level, 0, msg) };
+}
+
+/// Runs the daemon process; never returns.
+pub fn run(startup: Startup) -> ! {
+    let name = startup.config.name.clone();
+    let code = ffi::guard(exit_code::STARTUP_FAILED, || match Daemon::start(startup) {
+        Ok(daemon) => daemon.serve(),
+        Err(why) => {
+            log(
+                sys::APLOG_ERR,
+                &format!("daemon process {} of group '{name}' cannot start: {why}", std::process::id()),
+            );
+            exit_code::STARTUP_FAILED
+        }
+    });
+    // _exit: nothing of Apache's (atexit handlers, pool cleanups) may run in this process.
+    // SAFETY: ends the process.
+    unsafe { libc::_exit(code) }
+}
+
+/// Why the process is stopping, and how long requests in flight get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// SIGUSR1 (a restart replaces us).
+    Graceful,
+    /// SIGTERM/SIGINT.
+    Shutdown,
+    MaximumRequests,
+    Inactive,
+    RequestTimeout,
+    ParentGone,
+}
+
+impl Stop {
+    fn exit_code(self) -> i32 {
+        match self {
+            Stop::Graceful | Stop::Shutdown => exit_code::STOPPED,
+            Stop::MaximumRequests => exit_code::MAXIMUM_REQUESTS,
+            Stop::Inactive => exit_code::INACTIVE,
+            Stop::RequestTimeout => exit_code::REQUEST_TIMEOUT,
+            Stop::ParentGone => exit_code::PARENT_GONE,
+        }
+    }
+
+    fn grace(self, config: &DaemonGroup) -> Duration {
+        match self {
+            Stop::Graceful | Stop::MaximumRequests | Stop::Inactive => config.graceful_timeout,
+            Stop::Shutdown | Stop::RequestTimeout | Stop::ParentGone => config.shutdown_timeout,
+        }
+    }
+}
+
+/// State shared by the worker threads and the main thread.
+struct Shared {
+    config: Arc<DaemonGroup>,
+    listener: UnixListener,
+    /// Readable once the process stops accepting.
+    stop_read: OwnedFd,
+    stop_write: Mutex<Option<OwnedFd>>,
+    stop: Mutex<Option<Stop>>,
+    stopping: AtomicBool,
+    /// Only one idle thread waits for a connection at a time.
+    accept_lock: Mutex<()>,
+    accepted: AtomicU64,
+    active: AtomicUsize,
+    /// Per worker thread: when its request started (monotonic ns), 0 when idle.
+    busy: Vec<AtomicU64>,
+    last_activity: AtomicU64,
+    flags: ProcessFlags,
+    socket_timeout: Duration,
+}
+
+impl Shared {
+    fn request_stop(&self, why: Stop) {
+        let mut stop = self.stop.lock();
+        if stop.is_none() {
+            *stop = Some(why);
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+        // Closing the write end makes the pipe readable for every thread at once.
+        self.stop_write.lock().take();
+    }
+}
+
+struct Daemon {
+    shared: Arc<Shared>,
+    signals: SignalFd,
+    parent: u32,
+}
+
+/// The signals the main thread handles through a signalfd.
+fn handled_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1, Signal::SIGHUP, Signal::SIGWINCH] {
+        set.add(s);
+    }
+    set
+}
+
+/// Undoes Apache's signal handlers (they would run the parent's restart logic here).
+fn reset_signals() -> nix::Result<()> {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing default or ignore dispositions in a single-threaded process.
+    unsafe {
+        for s in [
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+            Signal::SIGUSR1,
+            Signal::SIGUSR2,
+            Signal::SIGWINCH,
+            Signal::SIGCHLD,
+            Signal::SIGALRM,
+            Signal::SIGXCPU,
+            Signal::SIGXFSZ,
+        ] {
+            signal::sigaction(s, &default)?;
+        }
+        signal::sigaction(Signal::SIGPIPE, &ignore)?;
+    }
+    // Blocked here, so every thread inherits the mask and only the signalfd sees them.
+    signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&handled_signals()), None)
+}
+
+/// Replaces the command line `ps` shows (the argv area Apache was started with) and the thread
+/// name `top` shows.
+///
+/// # Safety
+/// `main` must be the main server; nothing else may be using the argv strings.
+unsafe fn set_process_title(main: *mut sys::server_rec, title: &str) {
+    if let Ok(c) = CString::new(title.as_bytes().iter().copied().take(15).collect::<Vec<u8>>()) {
+        let _ = nix::sys::prctl::set_name(&c);
+    }
+    // SAFETY: process->argv holds argc NUL-terminated strings laid out one after another by the
+    // kernel; we write only within that area.
+    unsafe {
+        let process = (*main).process;
+        if process.is_null() || (*process).argv.is_null() || (*process).argc < 1 {
+            return;
+        }
+        let argv = (*process).argv;
+        let first = *argv as *mut u8;
+        let last = *argv.add((*process).argc as usize - 1);
+        let end = last.add(libc::strlen(last)) as *mut u8;
+        let room = end.offset_from(first) as usize;
+        let area = std::slice::from_raw_parts_mut(first, room + 1);
+        area.fill(0);
+        let n = title.len().min(room);
+        area[..n].copy_from_slice(&title.as_bytes()[..n]);
+    }
+}
+
+/// Becomes the group's user (when Apache starts as root), before any app code is loaded.
+fn drop_privileges(config: &DaemonGroup) -> Result<Option<std::path::PathBuf>, String> {
+    // SAFETY: unixd's configuration is plain data, set while reading the configuration.
+    let (apache_uid, apache_gid) = unsafe { (sys::ap_unixd_config.user_id, sys::ap_unixd_config.group_id) };
+    let (uid, user_gid, user_name, home) = match &config.user {
+        Some(user) => resolve_user(user)?,
+        None => {
+            let uid = Uid::from_raw(apache_uid);
+            let user = User::from_uid(uid).ok().flatten();
+            let name = user.as_ref().map(|u| u.name.clone()).unwrap_or_else(|| format!("#{uid}"));
+            (uid, Gid::from_raw(apache_gid), name, user.map(|u| u.dir).unwrap_or_else(|| "/".into()))
+        }
+    };
+    let gid = match &config.group {
+        Some(group) => resolve_group(group)?,
+        None if config.user.is_some() => user_gid,
+        None => Gid::from_raw(apache_gid),
+    };
+    if !nix::unistd::geteuid().is_root() {
+        if config.user.is_some() || config.group.is_some() {
+            log(
+                sys::APLOG_WARNING,
+                &format!("daemon group '{}': user=/group= ignored, Apache does not run as root", config.name),
+            );
+        }
+        return Ok(None);
+    }
+    if uid.is_root() {
+        return Err(
+            "refusing to run apps as root: set User in Apache's configuration or user= on RGIDaemonProcess".into()
+        );
+    }
+    let c_name = CString::new(user_name.clone()).map_err(|_| "the user name contains a NUL byte".to_string())?;
+    nix::unistd::initgroups(&c_name, gid)
+        .or_else(|_| nix::unistd::setgroups(&[gid]))
+        .map_err(|e| format!("cannot set the groups of {user_name}: {e}"))?;
+    nix::unistd::setgid(gid).map_err(|e| format!("cannot become group {gid}: {e}"))?;
+    nix::unistd::setuid(uid).map_err(|e| format!("cannot become user {user_name}: {e}"))?;
+    Ok(Some(home))
+}
+
+impl Daemon {
+    fn start(startup: Startup) -> Result<Daemon, String> {
+        let Startup { config, listener, close, parent, main } = startup;
+        reset_signals().map_err(|e| format!("cannot reset signal handlers: {e}"))?;
+        // Apache's listening sockets and the other groups' are not ours to hold.
+        // SAFETY: closing inherited descriptors this process does not use.
+        unsafe {
+            sys::ap_close_listeners();
+            for fd in close {
+                libc::close(fd);
+            }
+        }
+        if let Some(title) = config.process_title() {
+            // SAFETY: the main server; this process is single-threaded.
+            unsafe { set_process_title(main, &title) };
+        }
+        if let Some(mask) = config.umask {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        }
+        let home = drop_privileges(&config)?;
+        // The parent's death signal is cleared by setuid, so it is set after.
+        nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)
+            .map_err(|e| format!("cannot set the parent death signal: {e}"))?;
+        if nix::unistd::getppid().as_raw() as u32 != parent {
+            return Err("Apache's parent went away while the process started".into());
+        }
+        let dir = config.home.clone().map(std::path::PathBuf::from).or(home);
+        if let Some(dir) = dir {
+            if let Err(e) = nix::unistd::chdir(&dir) {
+                if config.home.is_some() {
+                    return Err(format!("cannot change to home={}: {e}", dir.display()));
+                }
+                let _ = nix::unistd::chdir("/");
+            } else {
+                // SAFETY: still single-threaded: nothing reads the environment concurrently.
+                unsafe { std::env::set_var("HOME", &dir) };
+            }
+        }
+        // SAFETY: the group's listening socket, inherited from the parent and owned by us now.
+        let listener = unsafe { UnixListener::from(OwnedFd::from_raw_fd(listener)) };
+        let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
+        let signals = SignalFd::with_flags(&handled_signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| format!("cannot watch signals: {e}"))?;
+        // SAFETY: the main server's timeout, plain data.
+        let apache_timeout = Duration::from_micros(unsafe { (*main).timeout }.max(1_000_000) as u64);
+        let shared = Arc::new(Shared {
+            flags: ProcessFlags { multithread: config.threads > 1, multiprocess: config.processes > 1 },
+            socket_timeout: config.socket_timeout.unwrap_or(apache_timeout),
+            busy: (0..config.threads).map(|_| AtomicU64::new(0)).collect(),
+            config,
+            listener,
+            stop_read,
+            stop_write: Mutex::new(Some(stop_write)),
+            stop: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            accept_lock: Mutex::new(()),
+            accepted: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            last_activity: AtomicU64::new(0),
+        });
+        // SAFETY: the main server of the configuration this process was forked with.
+        unsafe { import_scripts(main, &shared.config.name) };
+        Ok(Daemon { shared, signals, parent })
+    }
+
+    /// Serves until told to stop; returns the exit code.
+    fn serve(self) -> i32 {
+        let shared = &self.shared;
+        let config = &shared.config;
+        log(
+            sys::APLOG_DEBUG,
+            &format!(
+                "daemon process {} of group '{}' serving with {} threads",
+                std::process::id(),
+                config.name,
+                config.threads
+            ),
+        );
+        for index in 0..config.threads as usize {
+            let shared = self.shared.clone();
+            let spawned =
+                std::thread::Builder::new().name(format!("rgi-{index}")).spawn(move || worker(&shared, index));
+            if let Err(e) = spawned {
+                log(sys::APLOG_ERR, &format!("daemon group '{}': cannot start a request thread: {e}", config.name));
+                if index == 0 {
+                    return exit_code::STARTUP_FAILED;
+                }
+                break;
+            }
+        }
+        let tick = Duration::from_millis(100);
+        let mut deadline = None;
+        loop {
+            let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::try_from(tick).unwrap_or(PollTimeout::NONE));
+            while let Ok(Some(info)) = self.signals.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGUSR1) => shared.request_stop(Stop::Graceful),
+                    Ok(Signal::SIGTERM | Signal::SIGINT) => shared.request_stop(Stop::Shutdown),
+                    _ => {}
+                }
+            }
+            if nix::unistd::getppid().as_raw() as u32 != self.parent {
+                shared.request_stop(Stop::ParentGone);
+            }
+            self.check_timeouts();
+            let Some(stop) = *shared.stop.lock() else { continue };
+            let now = std::time::Instant::now();
+            let deadline = *deadline.get_or_insert_with(|| {
+                self.announce(stop);
+                now + stop.grace(config)
+            });
+            let running = self.running(stop);
+            if running == 0 {
+                if shared.active.load(Ordering::SeqCst) == 0 {
+                    // Every request is done: instances are dropped as in Apache's children.
+                    app::registry::clear();
+                }
+                return stop.exit_code();
+            }
+            if now >= deadline {
+                log(
+                    sys::APLOG_WARNING,
+                    &format!(
+                        "daemon process {} of group '{}': {running} requests still running after {:?}; exiting anyway",
+                        std::process::id(),
+                        config.name,
+                        stop.grace(config)
+                    ),
+                );
+                return stop.exit_code();
+            }
+        }
+    }
+
+    fn announce(&self, stop: Stop) {
+        let config = &self.shared.config;
+        let why = match stop {
+            Stop::Graceful => "asked to stop gracefully".to_string(),
+            Stop::Shutdown => "asked to stop".to_string(),
+            Stop::MaximumRequests => format!("served maximum-requests={}", config.maximum_requests),
+            Stop::Inactive => {
+                format!("idle for inactivity-timeout={}s", config.inactivity_timeout.unwrap_or_default().as_secs())
+            }
+            Stop::RequestTimeout => {
+                format!(
+                    "a request ran longer than request-timeout={}s",
+                    config.request_timeout.unwrap_or_default().as_secs()
+                )
+            }
+            Stop::ParentGone => "Apache's parent went away".to_string(),
+        };
+        let level = if stop == Stop::RequestTimeout { sys::APLOG_ERR } else { sys::APLOG_INFO };
+        log(level, &format!("daemon process {} of group '{}' {why}; stopping", std::process::id(), config.name));
+    }
+
+    /// Requests still to wait for: after a request-timeout the stuck ones are not waited for.
+    fn running(&self, stop: Stop) -> usize {
+        let shared = &self.shared;
+        match (stop, shared.config.request_timeout) {
+            (Stop::RequestTimeout, Some(limit)) => {
+                let now = protocol::monotonic_ns();
+                let limit = limit.as_nanos() as u64;
+                shared.busy.iter().map(|b| b.load(Ordering::SeqCst)).filter(|&t| t != 0 && now - t <= limit).count()
+            }
+            _ => shared.active.load(Ordering::SeqCst),
+        }
+    }
+
+    fn check_timeouts(&self) {
+        let shared = &self.shared;
+        let config = &shared.config;
+        let now = protocol::monotonic_ns();
+        if let Some(limit) = config.request_timeout {
+            let limit = limit.as_nanos() as u64;
+            if shared.busy.iter().map(|b| b.load(Ordering::SeqCst)).any(|t| t != 0 && now.saturating_sub(t) > limit) {
+                shared.request_stop(Stop::RequestTimeout);
+            }
+        }
+        // Armed by the first request: a process nobody has used yet holds nothing to give back.
+        let last = shared.last_activity.load(Ordering::SeqCst);
+        if let Some(idle) = config.inactivity_timeout
+            && last != 0
+            && shared.active.load(Ordering::SeqCst) == 0
+            && now.saturating_sub(last) > idle.as_nanos() as u64
+        {
+            shared.request_stop(Stop::Inactive);
+        }
+    }
+}
+
+/// Creates the `RGIImportScript` instances of this group.
+///
+/// # Safety
+/// `main` must be the main server of the configuration.
+unsafe fn import_scripts(main: *mut sys::server_rec, group: &str) {
+    let mut s = main;
+    while !s.is_null() {
+        // SAFETY: walking the server list of this process's configuration.
+        let conf = unsafe { crate::config::server_config(s) };
+        for import in conf.imports.iter().filter(|i| i.process_group.as_deref() == Some(group)) {
+            if let Err(why) = app::instance(
+                import.library.as_bytes(),
+                import.application_group.as_bytes(),
+                group,
+                &[],
+                &host::DAEMON_HOST,
+            ) {
+                log(sys::APLOG_ERR, &format!("RGIImportScript in daemon group '{group}': {why}"));
+            }
+        }
+        // SAFETY: as above.
+        s = unsafe { (*s).next };
+    }
+}
+
+/// A request thread: takes connections one at a time and serves them.
+fn worker(shared: &Shared, index: usize) {
+    while let Some(stream) = accept(shared) {
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        shared.busy[index].store(protocol::monotonic_ns(), Ordering::SeqCst);
+        ffi::guard((), || serve_connection(shared, stream));
+        shared.busy[index].store(0, Ordering::SeqCst);
+        shared.last_activity.store(protocol::monotonic_ns(), Ordering::SeqCst);
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits for the next connection, or `None` once the process stops accepting.
+fn accept(shared: &Shared) -> Option<UnixStream> {
+    let _turn = shared.accept_lock.lock();
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut fds = [
+            PollFd::new(shared.listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(shared.stop_read.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                log(sys::APLOG_ERR, &format!("daemon group '{}': poll failed: {e}", shared.config.name));
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return None;
+        }
+        match shared.listener.accept() {
+            Ok((stream, _)) => {
+                let n = shared.accepted.fetch_add(1, Ordering::SeqCst) + 1;
+                let max = shared.config.maximum_requests;
+                if max > 0 && n >= max {
+                    shared.request_stop(Stop::MaximumRequests);
+                }
+                return Some(stream);
+            }
+            // Another process took it.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log(sys::APLOG_ERR, &format!("daemon group '{}': accept failed: {e}", shared.config.name));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Reads the request of one connection and serves it.
+fn serve_connection(shared: &Shared, stream: UnixStream) {
+    if socket::set_timeouts(&stream, shared.socket_timeout).is_err() {
+        return;
+    }
+    let mut conn = Conn::new(stream);
+    let frame = match conn.read_frame(None) {
+        Ok((kind, payload)) => (kind, payload.to_vec()),
+        Err(e) => {
+            log(sys::APLOG_DEBUG, &format!("daemon group '{}': no request on a connection: {e}", shared.config.name));
+            return;
+        }
+    };
+    let request = match ToDaemon::decode(frame.0, &frame.1) {
+        Ok(ToDaemon::Request(request)) => request,
+        Ok(_) => return log(sys::APLOG_ERR, "a daemon connection did not start with a request"),
+        Err(e) => return log(sys::APLOG_ERR, &format!("a daemon connection sent a bad request: {e}")),
+    };
+    let pid = std::process::id();
+    // Accepted goes out at once when the Apache child waits for it (queue-timeout), else with the
+    // first flush (it names this process in the child's log lines).
+    ToApache::Accepted { pid }.encode(conn.out());
+    if request.flags & FLAG_ACK != 0 && conn.flush().is_err() {
+        return;
+    }
+    if let Some(limit) = shared.config.queue_timeout {
+        let waited = Duration::from_nanos(protocol::monotonic_ns().saturating_sub(request.queued_at_ns));
+        if waited > limit {
+            let reason =
+                format!("the request waited {:.1} s for a daemon thread, over queue-timeout", waited.as_secs_f64());
+            ToApache::Reject { status: 504, reason: reason.as_bytes() }.encode(conn.out());
+            let _ = conn.flush();
+            return;
+        }
+    }
+    host::serve(&mut conn, &request, &shared.config.name, shared.flags);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_and_groups_resolve() {
+        assert_eq!(resolve_user("root").unwrap().0, Uid::from_raw(0));
+        assert_eq!(resolve_user("#0").unwrap().0, Uid::from_raw(0));
+        assert!(resolve_user("no-such-user-here").unwrap_err().contains("no such user"));
+        assert!(resolve_user("#x").is_err());
+        assert_eq!(resolve_group("#5").unwrap(), Gid::from_raw(5));
+        assert!(resolve_group("no-such-group-here").is_err());
+    }
+
+    #[test]
+    fn stops_keep_their_exit_codes_and_grace() {
+        let config = DaemonGroup::parse(["g", "graceful-timeout=9", "shutdown-timeout=2"]).unwrap();
+        assert_eq!(Stop::MaximumRequests.grace(&config), Duration::from_secs(9));
+        assert_eq!(Stop::RequestTimeout.grace(&config), Duration::from_secs(2));
+        assert_eq!(Stop::Shutdown.exit_code(), exit_code::STOPPED);
+        assert_eq!(Stop::Inactive.exit_code(), exit_code::INACTIVE);
+    }
+}
