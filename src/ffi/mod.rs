@@ -193,6 +193,10 @@ pub unsafe fn log_request(r: *const request_rec, level: c_int, msg: &str) {
 /// `s` must be null or a live server.
 pub unsafe fn log_server(s: *const server_rec, level: c_int, status: apr_status_t, msg: &str) {
     let msg = c_message(msg);
+    // Apache drops lines below its default level when no server is given (they would go to the
+    // console at startup): once the configuration is read, the main server's log is the place.
+    // SAFETY: reading a pointer-sized global Apache sets while reading its configuration.
+    let s = if s.is_null() { unsafe { sys::ap_server_conf }.cast_const() } else { s };
     // SAFETY: "%s" with one NUL-terminated argument; a null server means the main server.
     unsafe {
         sys::ap_log_error_(
