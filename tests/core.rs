@@ -5,36 +5,35 @@ mod support;
 use std::io::{Read, Write};
 
 use support::http::{connect, parse};
-use support::{Apache, Config, Mpm, configtest, example};
+use support::{Apache, Config, Mode, Mpm, configtest, example};
 
 /// Every example under its own alias, plus a second alias of hello in the same group.
-fn examples_config() -> Config {
+fn examples_config(mode: Mode) -> Config {
     let mut body = String::new();
     for name in ["hello", "environ", "echo", "stream", "download", "panic", "misbehave"] {
         body.push_str(&format!("RGIScriptAlias /{name} {}\n", example(name).display()));
     }
     body.push_str(&format!("RGIScriptAlias / {}\n", example("environ").display()));
-    Config::new(body)
+    mode.config(body)
 }
 
-#[test]
-fn hello_is_served_in_every_mpm() {
+fn hello_is_served_in_every_mpm(mode: Mode) {
     for mpm in [Mpm::Event, Mpm::Worker, Mpm::Prefork] {
-        let apache = Apache::start(examples_config().mpm(mpm));
+        let apache = Apache::start(examples_config(mode).mpm(mpm));
         let r = apache.get("/hello");
         assert_eq!(r.status, 200, "{mpm:?}");
         assert_eq!(r.text(), "Hello, World!", "{mpm:?}");
         assert_eq!(r.header("Content-Type"), Some("text/plain"));
         assert_eq!(r.header("Content-Length"), Some("13"));
         let env = apache.get("/environ").environ();
-        let threaded = mpm != Mpm::Prefork;
+        // A daemon group has its own threads whatever Apache's MPM.
+        let threaded = mpm != Mpm::Prefork || mode == Mode::Daemon;
         assert_eq!(env["rgi.multithread"], threaded.to_string(), "{mpm:?}");
     }
 }
 
-#[test]
-fn environ_splits_script_name_and_path_info_at_the_alias() {
-    let apache = Apache::start(examples_config());
+fn environ_splits_script_name_and_path_info_at_the_alias(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let cases = [
         ("/environ", "/environ", ""),
         ("/environ/", "/environ", "/"),
@@ -52,9 +51,8 @@ fn environ_splits_script_name_and_path_info_at_the_alias() {
     }
 }
 
-#[test]
-fn environ_has_the_cgi_variables() {
-    let apache = Apache::start(examples_config());
+fn environ_has_the_cgi_variables(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let raw = format!(
         "GET /environ/x?a=1&b=%20 HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Custom-Header: one\r\nX-Custom-Header: two\r\n\
                X_Underscore: dropped\r\nProxy: http://evil\r\nAuthorization: Basic Zm9vOmJhcg==\r\n\
@@ -86,15 +84,14 @@ fn environ_has_the_cgi_variables() {
     assert!(!env.contains_key("REMOTE_USER"));
     assert_eq!(env["rgi.version"], "1.0");
     assert_eq!(env["rgi.url_scheme"], "http");
-    assert_eq!(env["rgi.multiprocess"], "true");
+    assert_eq!(env["rgi.multiprocess"], mode.multiprocess());
     assert_eq!(env["rgi.application_group"], format!("127.0.0.1:{}|/environ", apache.port));
-    assert_eq!(env["rgi.process_group"], "");
+    assert_eq!(env["rgi.process_group"], mode.process_group());
     assert!(!env["rgi.request_id"].is_empty());
 }
 
-#[test]
-fn environ_values_keep_raw_bytes() {
-    let apache = Apache::start(examples_config());
+fn environ_values_keep_raw_bytes(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let raw = b"GET /environ/caf%C3%A9/%FF?q=%FF%00 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bytes: \xe9t\xe9\r\nConnection: close\r\n\r\n";
     let r = apache.request(raw);
     assert_eq!(r.status, 200);
@@ -108,22 +105,21 @@ fn environ_values_keep_raw_bytes() {
     assert_eq!(find(b"HTTP_X_BYTES="), b"\xe9t\xe9");
 }
 
-#[test]
-fn setenv_variables_reach_the_environ_but_not_over_cgi_ones() {
-    let config = Config::new(format!(
-        "RGIScriptAlias /environ {}\nSetEnv FROM_SETENV yes\nSetEnv REQUEST_METHOD forged\n",
-        example("environ").display()
-    ))
-    .module("env");
+fn setenv_variables_reach_the_environ_but_not_over_cgi_ones(mode: Mode) {
+    let config = mode
+        .config(format!(
+            "RGIScriptAlias /environ {}\nSetEnv FROM_SETENV yes\nSetEnv REQUEST_METHOD forged\n",
+            example("environ").display()
+        ))
+        .module("env");
     let apache = Apache::start(config);
     let env = apache.get("/environ").environ();
     assert_eq!(env["FROM_SETENV"], "yes");
     assert_eq!(env["REQUEST_METHOD"], "GET");
 }
 
-#[test]
-fn echo_streams_fixed_and_chunked_bodies_back() {
-    let apache = Apache::start(examples_config());
+fn echo_streams_fixed_and_chunked_bodies_back(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let mut raw = format!(
         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -150,9 +146,8 @@ fn echo_streams_fixed_and_chunked_bodies_back() {
     assert_eq!(r.body, body);
 }
 
-#[test]
-fn echo_handles_expect_100_continue() {
-    let apache = Apache::start(examples_config());
+fn echo_handles_expect_100_continue(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let mut s = connect(apache.port);
     s.write_all(
         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
@@ -168,9 +163,8 @@ fn echo_handles_expect_100_continue() {
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
 }
 
-#[test]
-fn limit_request_body_answers_413() {
-    let config = Config::new(format!("RGIScriptAlias /echo {}\nLimitRequestBody 1000\n", example("echo").display()));
+fn limit_request_body_answers_413(mode: Mode) {
+    let config = mode.config(format!("RGIScriptAlias /echo {}\nLimitRequestBody 1000\n", example("echo").display()));
     let apache = Apache::start(config);
     let mut raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n".to_vec();
     raw.extend(std::iter::repeat_n(b'a', 5000));
@@ -185,9 +179,8 @@ fn limit_request_body_answers_413() {
     assert_eq!(apache.request(&raw).status, 413);
 }
 
-#[test]
-fn stream_sends_each_chunk_before_the_next_is_made() {
-    let apache = Apache::start(examples_config());
+fn stream_sends_each_chunk_before_the_next_is_made(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let mut s = connect(apache.port);
     s.write_all(b"GET /stream?n=3&ms=1500 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut got = Vec::new();
@@ -204,9 +197,8 @@ fn stream_sends_each_chunk_before_the_next_is_made() {
     assert!(r.complete);
 }
 
-#[test]
-fn head_sends_no_body() {
-    let apache = Apache::start(examples_config());
+fn head_sends_no_body(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let r = apache.request(b"HEAD /environ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(r.status, 200);
     let head_end = r.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
@@ -215,9 +207,8 @@ fn head_sends_no_body() {
     assert_eq!(r.header("Content-Length"), Some("13"));
 }
 
-#[test]
-fn panics_give_500_and_the_child_keeps_serving() {
-    let apache = Apache::start(examples_config().mpm(Mpm::Prefork));
+fn panics_give_500_and_the_child_keeps_serving(mode: Mode) {
+    let apache = Apache::start(examples_config(mode).mpm(Mpm::Prefork));
     let r = apache.get("/panic?where=call");
     assert_eq!(r.status, 500);
     assert!(!r.text().contains("panic in call"), "the panic message must not reach the client");
@@ -235,9 +226,8 @@ fn panics_give_500_and_the_child_keeps_serving() {
     assert!(!apache.error_log().contains("exit signal"), "no child may crash:\n{}", apache.error_log());
 }
 
-#[test]
-fn panic_in_create_gives_500_with_a_log_line() {
-    let config = Config::new(format!(
+fn panic_in_create_gives_500_with_a_log_line(mode: Mode) {
+    let config = mode.config(format!(
         "RGIScriptAlias /panic {}\n<Location /panic>\n RGIOption panic.create on\n</Location>\n",
         example("panic").display()
     ));
@@ -247,9 +237,8 @@ fn panic_in_create_gives_500_with_a_log_line() {
     assert!(apache.error_log().contains("creating the app from"));
 }
 
-#[test]
-fn bad_response_heads_never_reach_the_client() {
-    let apache = Apache::start(examples_config());
+fn bad_response_heads_never_reach_the_client(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     for case in [
         "crlf-value",
         "lf-value",
@@ -269,9 +258,8 @@ fn bad_response_heads_never_reach_the_client() {
     assert!(apache.error_log().contains("invalid response"));
 }
 
-#[test]
-fn bodies_are_held_to_their_content_length() {
-    let apache = Apache::start(examples_config());
+fn bodies_are_held_to_their_content_length(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let r = apache.get("/misbehave?case=long-body");
     assert_eq!(r.header("Content-Length"), Some("5"));
     assert_eq!(r.text(), "01234");
@@ -282,9 +270,8 @@ fn bodies_are_held_to_their_content_length() {
     assert!(apache.error_log().contains("more than its Content-Length of 5"));
 }
 
-#[test]
-fn a_failing_body_is_cut_not_completed() {
-    let apache = Apache::start(examples_config());
+fn a_failing_body_is_cut_not_completed(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let r = apache.get("/misbehave?case=fail-midway");
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "first chunk\n");
@@ -297,14 +284,13 @@ fn a_failing_body_is_cut_not_completed() {
     assert_eq!((r.status, r.text().as_str()), (200, "well formed\n"));
 }
 
-#[test]
-fn download_sends_files_with_ranges_and_conditions() {
+fn download_sends_files_with_ranges_and_conditions(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data.bin");
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
     std::fs::write(&path, &data).unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let config = Config::new(format!(
+    let config = mode.config(format!(
         "RGIScriptAlias /download {}\n<Location /download>\n RGIOption download.file {}\n</Location>\n",
         example("download").display(),
         path.display()
@@ -330,9 +316,8 @@ fn download_sends_files_with_ranges_and_conditions() {
     assert_eq!(r.body, &data[100..150]);
 }
 
-#[test]
-fn one_instance_per_group_shared_by_aliases() {
-    let config = Config::new(format!(
+fn one_instance_per_group_shared_by_aliases(mode: Mode) {
+    let config = mode.config(format!(
         "RGIScriptAlias /a {env} application-group=shared\nRGIScriptAlias /b {env} application-group=shared\n\
          RGIScriptAlias /c {env}\n<Location /d>\n RGIApplicationGroup %{{GLOBAL}}\n</Location>\nRGIScriptAlias /d {env}\n\
          RGIScriptAlias /e {env}\n<Location /e>\n RGIApplicationGroup %{{SERVER}}\n</Location>\n",
@@ -370,16 +355,13 @@ fn configtest_rejects_bad_libraries_and_arguments() {
         let directive = line.split_whitespace().next().unwrap();
         assert!(output.contains(directive), "{line}: the message must name {directive}:\n{output}");
     }
-    let (ok, output) = configtest(&examples_config());
+    let (ok, output) = configtest(&examples_config(Mode::Embedded));
     assert!(ok, "{output}");
 }
 
-#[test]
-fn script_alias_match_substitutes_the_library() {
-    let config = Config::new(format!(
-        "RGIScriptAliasMatch ^/apps/([a-z]+) {}/libexample_$1.so\n",
-        support::artifacts().display()
-    ));
+fn script_alias_match_substitutes_the_library(mode: Mode) {
+    let config = mode
+        .config(format!("RGIScriptAliasMatch ^/apps/([a-z]+) {}/libexample_$1.so\n", support::artifacts().display()));
     let apache = Apache::start(config);
     assert_eq!(apache.get("/apps/hello").text(), "Hello, World!");
     let env = apache.get("/apps/environ/more").environ();
@@ -388,9 +370,8 @@ fn script_alias_match_substitutes_the_library() {
     assert!(apache.error_log().contains("libexample_nosuchapp.so"));
 }
 
-#[test]
-fn import_script_creates_the_instance_at_child_start() {
-    let config = Config::new(format!(
+fn import_script_creates_the_instance_at_child_start(mode: Mode) {
+    let config = mode.config(format!(
         "RGIImportScript {p} application-group=early\nRGIScriptAlias /p {p} application-group=early\n\
          <Location /p>\n RGIOption panic.create on\n</Location>\n",
         p = example("panic").display()
@@ -400,9 +381,8 @@ fn import_script_creates_the_instance_at_child_start() {
     assert_eq!(apache.get("/p?where=none").text(), "no panic");
 }
 
-#[test]
-fn options_reach_the_app() {
-    let config = Config::new(format!(
+fn options_reach_the_app(mode: Mode) {
+    let config = mode.config(format!(
         "RGIScriptAlias /download {}\n<Location /download>\n RGIOption download.file /nonexistent/file\n</Location>\n",
         example("download").display()
     ));
@@ -411,9 +391,8 @@ fn options_reach_the_app() {
     assert!(apache.wait_for_log("/nonexistent") || apache.error_log().contains("No such file"));
 }
 
-#[test]
-fn concurrent_first_requests_create_one_instance() {
-    let config = Config::new(format!(
+fn concurrent_first_requests_create_one_instance(mode: Mode) {
+    let config = mode.config(format!(
         "RGIScriptAlias /a {w} application-group=one\nRGIScriptAlias /b {w} application-group=one\n\
          RGIScriptAlias /c {w} application-group=two\n",
         w = example("whoami").display()
@@ -433,9 +412,8 @@ fn concurrent_first_requests_create_one_instance() {
     assert_eq!((c["instance"].as_str(), c["instances"].as_str(), c["group"].as_str()), ("2", "2", "two"));
 }
 
-#[test]
-fn client_disconnect_mid_response_frees_everything() {
-    let apache = Apache::start(examples_config().mpm(Mpm::Prefork));
+fn client_disconnect_mid_response_frees_everything(mode: Mode) {
+    let apache = Apache::start(examples_config(mode).mpm(Mpm::Prefork));
     for _ in 0..5 {
         let mut s = connect(apache.port);
         s.write_all(b"GET /stream?n=50&ms=20 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -453,8 +431,7 @@ fn client_disconnect_mid_response_frees_everything() {
     assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
 }
 
-#[test]
-fn files_past_4_gib_are_sent_with_the_right_offsets() {
+fn files_past_4_gib_are_sent_with_the_right_offsets(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.bin");
     let size: u64 = 5 * 1024 * 1024 * 1024 + 123;
@@ -463,7 +440,7 @@ fn files_past_4_gib_are_sent_with_the_right_offsets() {
     let marker = b"the end of a very large file";
     std::os::unix::fs::FileExt::write_at(&file, marker, size - marker.len() as u64).unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let config = Config::new(format!(
+    let config = mode.config(format!(
         "RGIScriptAlias /download {}\n<Location /download>\n RGIOption download.file {}\n</Location>\n",
         example("download").display(),
         path.display()
@@ -481,8 +458,7 @@ fn files_past_4_gib_are_sent_with_the_right_offsets() {
     assert_eq!(r.body, marker);
 }
 
-#[test]
-fn a_whole_2_gib_file_streams_through() {
+fn a_whole_2_gib_file_streams_through(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("two-gib.bin");
     let size: u64 = 2 * 1024 * 1024 * 1024 + 1;
@@ -490,7 +466,7 @@ fn a_whole_2_gib_file_streams_through() {
     file.set_len(size).unwrap();
     std::os::unix::fs::FileExt::write_at(&file, b"Z", size - 1).unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let config = Config::new(format!(
+    let config = mode.config(format!(
         "RGIScriptAlias /download {}\n<Location /download>\n RGIOption download.file {}\n</Location>\n",
         example("download").display(),
         path.display()
@@ -513,9 +489,8 @@ fn a_whole_2_gib_file_streams_through() {
     assert_eq!(last, b'Z');
 }
 
-#[test]
-fn graceful_and_hard_restarts_under_load() {
-    let apache = Apache::start(examples_config());
+fn graceful_and_hard_restarts_under_load(mode: Mode) {
+    let apache = Apache::start(examples_config(mode));
     let port = apache.port;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load: Vec<_> = (0..2)
@@ -559,9 +534,8 @@ fn graceful_and_hard_restarts_under_load() {
     assert!(log.matches("Doing graceful restart").count() >= 3, "{log}");
 }
 
-#[test]
-fn virtual_hosts_have_their_own_aliases_and_inherit_the_main_servers() {
-    let config = Config::new(format!(
+fn virtual_hosts_have_their_own_aliases_and_inherit_the_main_servers(mode: Mode) {
+    let config = mode.config(format!(
         "RGIScriptAlias /main {env}\n\
          <VirtualHost 127.0.0.1:{{port}}>\n ServerName one.test\n RGIScriptAlias /app {hello}\n</VirtualHost>\n\
          <VirtualHost 127.0.0.1:{{port}}>\n ServerName two.test\n RGIScriptAlias /app {env}\n</VirtualHost>\n",
@@ -629,3 +603,33 @@ fn a_library_without_the_app_role_is_refused() {
     let (ok, output) = configtest(&Config::new(format!("RGIScriptAlias /x {}\n", auth_only.display())));
     assert!(!ok && output.contains("does not implement app"), "{output}");
 }
+
+// Every case above runs twice: apps in Apache's children, and apps in a daemon process group.
+crate::in_both_modes!(
+    hello_is_served_in_every_mpm,
+    environ_splits_script_name_and_path_info_at_the_alias,
+    environ_has_the_cgi_variables,
+    environ_values_keep_raw_bytes,
+    setenv_variables_reach_the_environ_but_not_over_cgi_ones,
+    echo_streams_fixed_and_chunked_bodies_back,
+    echo_handles_expect_100_continue,
+    limit_request_body_answers_413,
+    stream_sends_each_chunk_before_the_next_is_made,
+    head_sends_no_body,
+    panics_give_500_and_the_child_keeps_serving,
+    panic_in_create_gives_500_with_a_log_line,
+    bad_response_heads_never_reach_the_client,
+    bodies_are_held_to_their_content_length,
+    a_failing_body_is_cut_not_completed,
+    download_sends_files_with_ranges_and_conditions,
+    one_instance_per_group_shared_by_aliases,
+    script_alias_match_substitutes_the_library,
+    import_script_creates_the_instance_at_child_start,
+    options_reach_the_app,
+    concurrent_first_requests_create_one_instance,
+    client_disconnect_mid_response_frees_everything,
+    files_past_4_gib_are_sent_with_the_right_offsets,
+    a_whole_2_gib_file_streams_through,
+    graceful_and_hard_restarts_under_load,
+    virtual_hosts_have_their_own_aliases_and_inherit_the_main_servers,
+);

@@ -29,7 +29,6 @@ pub struct DaemonRequest<'a> {
     environ: Vec<RgiPair>,
     options: Vec<RgiPair>,
     request_id: String,
-    header_only: bool,
     /// The connection to the Apache child failed: nothing more can be sent or read.
     broken: bool,
     started: bool,
@@ -73,7 +72,6 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
     };
     let mut environ: Vec<RgiPair> = req.environ.iter().map(pair).collect();
     let mut request_id = String::new();
-    let mut header_only = false;
     for p in &mut environ {
         // SAFETY: the pairs point into the request frame, alive for this function.
         match unsafe { p.name.as_bytes() } {
@@ -81,8 +79,6 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
             b"rgi.multiprocess" => p.value = flag(flags.multiprocess),
             // SAFETY: as above.
             b"rgi.request_id" => request_id = String::from_utf8_lossy(unsafe { p.value.as_bytes() }).into_owned(),
-            // SAFETY: as above.
-            b"REQUEST_METHOD" => header_only = unsafe { p.value.as_bytes() } == b"HEAD",
             _ => {}
         }
     }
@@ -91,7 +87,6 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
         environ,
         options,
         request_id,
-        header_only,
         broken: false,
         started: false,
         sent: false,
@@ -214,7 +209,7 @@ impl DaemonRequest<'_> {
             response::Clip::Refused => return status::INVALID,
         };
         self.written += data.len() as u64;
-        if data.is_empty() || self.header_only {
+        if data.is_empty() {
             return status::OK;
         }
         self.sent = true;

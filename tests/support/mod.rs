@@ -133,6 +133,68 @@ impl Config {
     }
 }
 
+/// Where apps run: in Apache's own children, or in a daemon process group (`RGIDaemonProcess`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Embedded,
+    Daemon,
+}
+
+/// The daemon process group the core suite's daemon mode uses.
+pub const DAEMON_GROUP: &str = "core";
+
+impl Mode {
+    /// A configuration serving `body` in this mode: in daemon mode every app of the server goes
+    /// to one daemon process group, and imports are made there.
+    pub fn config(self, body: impl Into<String>) -> Config {
+        let body = body.into();
+        match self {
+            Mode::Embedded => Config::new(body),
+            Mode::Daemon => {
+                let mut daemon =
+                    format!("RGIDaemonProcess {DAEMON_GROUP} processes=1 threads=8\nRGIProcessGroup {DAEMON_GROUP}\n");
+                for line in body.lines() {
+                    daemon.push_str(line);
+                    if line.trim_start().starts_with("RGIImportScript") {
+                        daemon.push_str(&format!(" process-group={DAEMON_GROUP}"));
+                    }
+                    daemon.push('\n');
+                }
+                Config::new(daemon)
+            }
+        }
+    }
+
+    /// `rgi.process_group` in this mode.
+    pub fn process_group(self) -> &'static str {
+        match self {
+            Mode::Embedded => "",
+            Mode::Daemon => DAEMON_GROUP,
+        }
+    }
+
+    /// `rgi.multiprocess` in this mode (the test MPMs run up to 2 children; the group 1 process).
+    pub fn multiprocess(self) -> &'static str {
+        match self {
+            Mode::Embedded => "true",
+            Mode::Daemon => "false",
+        }
+    }
+}
+
+/// Runs each named `fn case(mode: Mode)` as two tests, `embedded::case` and `daemon::case`.
+#[macro_export]
+macro_rules! in_both_modes {
+    ($($case:ident),+ $(,)?) => {
+        mod embedded {
+            $(#[test] fn $case() { super::$case($crate::support::Mode::Embedded) })+
+        }
+        mod daemon {
+            $(#[test] fn $case() { super::$case($crate::support::Mode::Daemon) })+
+        }
+    };
+}
+
 /// A running Apache.
 pub struct Apache {
     pub port: u16,
