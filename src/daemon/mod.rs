@@ -306,14 +306,19 @@ pub unsafe fn check_config(main: *mut sys::server_rec, pool: *mut sys::apr_pool_
         s = unsafe { (*s).next };
     }
     if main_conf.restrict_embedded == Some(true) {
-        // SAFETY: as above.
-        let imports = unsafe { &crate::config::server_config(main).imports };
-        if let Some(import) = imports.iter().find(|i| request_group(i.process_group.as_deref(), None).is_none()) {
-            return Err(format!(
-                "RGIImportScript {}: RGIRestrictEmbedded On forbids apps in Apache's own processes \
-                 (add process-group=NAME)",
-                import.library
-            ));
+        let mut s = main;
+        while !s.is_null() {
+            // SAFETY: walking the live server list.
+            let imports = unsafe { &crate::config::server_config(s).imports };
+            if let Some(import) = imports.iter().find(|i| request_group(i.process_group.as_deref(), None).is_none()) {
+                return Err(format!(
+                    "RGIImportScript {}: RGIRestrictEmbedded On forbids apps in Apache's own processes \
+                     (add process-group=NAME)",
+                    import.library
+                ));
+            }
+            // SAFETY: as above.
+            s = unsafe { (*s).next };
         }
     }
     // SAFETY: a live pool.
