@@ -36,6 +36,23 @@ impl Embedded {
         unsafe { std::slice::from_raw_parts(ptr, len) }
     }
 
+    /// The request headers as the client sent them, alive for the whole request (`'r`).
+    fn request_headers<'r>(&self) -> &'r [RgiPair] {
+        let (mut ptr, mut len) = (std::ptr::null(), 0usize);
+        // SAFETY: a live context's handle; the array lives with the context, for the request.
+        let ok = unsafe { (EMBEDDED_HOST.request_headers)(self.0, &mut ptr, &mut len) } == status::OK;
+        if !ok || ptr.is_null() {
+            return &[];
+        }
+        // SAFETY: the host returned `len` pairs at `ptr`.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+
+    fn log_level(&self) -> u8 {
+        // SAFETY: a live context's handle.
+        unsafe { (EMBEDDED_HOST.log_level)(self.0) }.clamp(1, 15) as u8
+    }
+
     fn read_body(&self, buf: &mut [u8]) -> (RgiStatus, usize) {
         let mut n = 0;
         // SAFETY: a live context's handle; `buf` is writable for its length.
@@ -134,24 +151,27 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
     let mut conn = Conn::new(stream);
     let flags = if group.queue_timeout.is_some() { FLAG_ACK } else { 0 };
     let options = d.options;
-    let environ = Embedded(ctx.handle()).environ();
+    let embedded = Embedded(ctx.handle());
+    let (environ, headers, log_level) = (embedded.environ(), embedded.request_headers(), embedded.log_level());
     let pairs = |p: &[RgiPair]| -> Vec<(&[u8], &[u8])> {
         p.iter()
             // SAFETY: the pairs point into the request pool and the configuration, alive for the request.
             .map(|p| unsafe { (p.name.as_bytes(), p.value.as_bytes()) })
             .collect()
     };
-    let (environ, options) = (pairs(environ), pairs(options));
-    protocol::encode_request(
-        conn.out(),
+    let (environ, headers, options) = (pairs(environ), pairs(headers), pairs(options));
+    let parts = protocol::RequestParts {
         flags,
-        queued_at,
-        d.library,
-        d.application_group,
-        environ.iter().copied(),
-        options.iter().copied(),
-    );
-    drop((environ, options));
+        queued_at_ns: queued_at,
+        library: d.library,
+        application_group: d.application_group,
+        log_level,
+        environ: environ.iter().copied(),
+        headers: headers.iter().copied(),
+        options: options.iter().copied(),
+    };
+    protocol::encode_request(conn.out(), parts);
+    drop((environ, headers, options));
     if let Err(why) = conn.flush() {
         ctx.log(
             sys::APLOG_ERR,

@@ -27,7 +27,9 @@ pub mod body_error {
 pub struct DaemonRequest<'a> {
     conn: &'a mut Conn,
     environ: Vec<RgiPair>,
+    headers: Vec<RgiPair>,
     options: Vec<RgiPair>,
+    log_level: u8,
     request_id: String,
     /// The connection to the Apache child failed: nothing more can be sent or read.
     broken: bool,
@@ -85,7 +87,9 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
     let mut ctx = DaemonRequest {
         conn,
         environ,
+        headers: req.headers.iter().map(pair).collect(),
         options,
+        log_level: req.log_level,
         request_id,
         broken: false,
         started: false,
@@ -334,6 +338,29 @@ unsafe extern "C" fn host_environ(req: *mut HostRequest, out: *mut *const RgiPai
     with_request(req, |ctx| unsafe { give(&ctx.environ, out, out_len) })
 }
 
+unsafe extern "C" fn host_request_headers(
+    req: *mut HostRequest,
+    out: *mut *const RgiPair,
+    out_len: *mut usize,
+) -> RgiStatus {
+    // SAFETY: the app passes writable out-pointers.
+    with_request(req, |ctx| unsafe { give(&ctx.headers, out, out_len) })
+}
+
+unsafe extern "C" fn host_log_level(req: *mut HostRequest) -> u32 {
+    ffi::guard(abi::level::WARN, || {
+        // SAFETY: null or the live handle of the running call.
+        match unsafe { request(req) } {
+            Some(ctx) => u32::from(ctx.log_level),
+            None => {
+                let index = crate::module_index() as c_int;
+                // SAFETY: the main server of this process's configuration.
+                unsafe { sys::ap_get_server_module_loglevel(sys::ap_server_conf, index) }.max(0) as u32
+            }
+        }
+    })
+}
+
 unsafe extern "C" fn host_options(req: *mut HostRequest, out: *mut *const RgiPair, out_len: *mut usize) -> RgiStatus {
     // SAFETY: the app passes writable out-pointers.
     with_request(req, |ctx| unsafe { give(&ctx.options, out, out_len) })
@@ -415,4 +442,6 @@ pub static DAEMON_HOST: HostApi = HostApi {
     send_file: host_send_file,
     set_user: host_set_user,
     add_error_header: host_add_error_header,
+    log_level: host_log_level,
+    request_headers: host_request_headers,
 };

@@ -101,8 +101,12 @@ pub struct Request<'a> {
     pub library: &'a [u8],
     /// The application group, already expanded.
     pub application_group: &'a [u8],
+    /// The most verbose log level Apache writes for this request and module (`LogLevel rgi:…`).
+    pub log_level: u8,
     /// The request's environ, built by the Apache child exactly as in embedded mode.
     pub environ: Vec<Pair<'a>>,
+    /// The request headers as the client sent them (what the host's `request_headers` gives).
+    pub headers: Vec<Pair<'a>>,
     /// The `RGIOption`s in effect.
     pub options: Vec<Pair<'a>>,
 }
@@ -225,7 +229,9 @@ impl ToDaemon<'_> {
                 put_u64(o, r.queued_at_ns);
                 put_bytes(o, r.library);
                 put_bytes(o, r.application_group);
+                o.push(r.log_level);
                 put_pairs(o, r.environ.iter().copied());
+                put_pairs(o, r.headers.iter().copied());
                 put_pairs(o, r.options.iter().copied());
             }),
             ToDaemon::BodyChunk(data) => frame(out, kind::BODY_CHUNK, |o| o.extend_from_slice(data)),
@@ -234,24 +240,43 @@ impl ToDaemon<'_> {
     }
 }
 
-/// Encodes a `Request` frame straight from the environ and options (no intermediate vectors).
-pub fn encode_request<'a>(
-    out: &mut Vec<u8>,
-    flags: u32,
-    queued_at_ns: u64,
-    library: &[u8],
-    application_group: &[u8],
-    environ: impl ExactSizeIterator<Item = Pair<'a>>,
-    options: impl ExactSizeIterator<Item = Pair<'a>>,
-) {
+/// The parts of a `Request` frame, as iterators over the host's own arrays.
+pub struct RequestParts<'a, E, H, O> {
+    /// [`Request::flags`].
+    pub flags: u32,
+    /// [`Request::queued_at_ns`].
+    pub queued_at_ns: u64,
+    /// [`Request::library`].
+    pub library: &'a [u8],
+    /// [`Request::application_group`].
+    pub application_group: &'a [u8],
+    /// [`Request::log_level`].
+    pub log_level: u8,
+    /// [`Request::environ`].
+    pub environ: E,
+    /// [`Request::headers`].
+    pub headers: H,
+    /// [`Request::options`].
+    pub options: O,
+}
+
+/// Encodes a `Request` frame straight from the host's arrays (no intermediate vectors).
+pub fn encode_request<'a, E, H, O>(out: &mut Vec<u8>, parts: RequestParts<'_, E, H, O>)
+where
+    E: ExactSizeIterator<Item = Pair<'a>>,
+    H: ExactSizeIterator<Item = Pair<'a>>,
+    O: ExactSizeIterator<Item = Pair<'a>>,
+{
     frame(out, kind::REQUEST, |o| {
         put_u16(o, VERSION);
-        put_u32(o, flags);
-        put_u64(o, queued_at_ns);
-        put_bytes(o, library);
-        put_bytes(o, application_group);
-        put_pairs(o, environ);
-        put_pairs(o, options);
+        put_u32(o, parts.flags);
+        put_u64(o, parts.queued_at_ns);
+        put_bytes(o, parts.library);
+        put_bytes(o, parts.application_group);
+        o.push(parts.log_level);
+        put_pairs(o, parts.environ);
+        put_pairs(o, parts.headers);
+        put_pairs(o, parts.options);
     });
 }
 
@@ -391,7 +416,9 @@ impl<'a> ToDaemon<'a> {
                     queued_at_ns: f.u64()?,
                     library: f.bytes()?,
                     application_group: f.bytes()?,
+                    log_level: f.u8()?,
                     environ: f.pairs()?,
+                    headers: f.pairs()?,
                     options: f.pairs()?,
                 })
             }
@@ -478,8 +505,10 @@ mod tests {
             queued_at_ns: 123_456_789,
             library: b"/srv/app/libapp.so",
             application_group: b"",
+            log_level: 7,
             environ: vec![(b"REQUEST_METHOD", b"GET"), (b"HTTP_X", b"\xff\x00\r\n")],
-            options: vec![],
+            headers: vec![(b"X", b"\xff\x00\r\n")],
+            options: vec![(b"opt", b"")],
         }
     }
 
@@ -512,15 +541,17 @@ mod tests {
         let mut a = Vec::new();
         ToDaemon::Request(r.clone()).encode(&mut a);
         let mut b = Vec::new();
-        encode_request(
-            &mut b,
-            r.flags,
-            r.queued_at_ns,
-            r.library,
-            r.application_group,
-            r.environ.iter().copied(),
-            r.options.iter().copied(),
-        );
+        let parts = RequestParts {
+            flags: r.flags,
+            queued_at_ns: r.queued_at_ns,
+            library: r.library,
+            application_group: r.application_group,
+            log_level: r.log_level,
+            environ: r.environ.iter().copied(),
+            headers: r.headers.iter().copied(),
+            options: r.options.iter().copied(),
+        };
+        encode_request(&mut b, parts);
         assert_eq!(a, b);
         let mut c = body_header(false, 3).to_vec();
         c.extend_from_slice(b"abc");
