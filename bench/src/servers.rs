@@ -23,10 +23,13 @@ pub enum Peer {
     /// Apache's mod_proxy_http in front of bench/hyper-hello.
     ProxyHyper,
     RgiEmbedded,
+    /// `RGIDaemonProcess bench processes=1 threads=25`, as the mod_wsgi daemon peer.
+    RgiDaemon,
 }
 
 impl Peer {
-    pub const ALL: [Peer; 5] = [Peer::C, Peer::WsgiEmbedded, Peer::WsgiDaemon, Peer::ProxyHyper, Peer::RgiEmbedded];
+    pub const ALL: [Peer; 6] =
+        [Peer::C, Peer::WsgiEmbedded, Peer::WsgiDaemon, Peer::ProxyHyper, Peer::RgiEmbedded, Peer::RgiDaemon];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -35,6 +38,7 @@ impl Peer {
             Peer::WsgiDaemon => "mod_wsgi daemon",
             Peer::ProxyHyper => "mod_proxy → hyper",
             Peer::RgiEmbedded => "mod_rgi embedded",
+            Peer::RgiDaemon => "mod_rgi daemon",
         }
     }
 
@@ -45,6 +49,7 @@ impl Peer {
             Peer::WsgiDaemon => "wsgi-daemon",
             Peer::ProxyHyper => "proxy-hyper",
             Peer::RgiEmbedded => "rgi-embedded",
+            Peer::RgiDaemon => "rgi-daemon",
         }
     }
 }
@@ -124,10 +129,15 @@ fn body(peer: Peer, setup: &Setup, root: &Path) -> String {
                  ProxyPass /blob http://127.0.0.1:{port}/blob\n"
             )
         }
-        Peer::RgiEmbedded => {
+        Peer::RgiEmbedded | Peer::RgiDaemon => {
             let mut conf = format!("LoadModule rgi_module {}/libmod_rgi.so\n", setup.release.display());
+            let mut group = "";
+            if peer == Peer::RgiDaemon {
+                conf.push_str("RGIDaemonProcess bench processes=1 threads=25\n");
+                group = " process-group=bench";
+            }
             for app in ["hello", "environ", "blob", "echo", "download"] {
-                let _ = writeln!(conf, "RGIScriptAlias /{app} {root}/apps/libexample_{app}.so");
+                let _ = writeln!(conf, "RGIScriptAlias /{app} {root}/apps/libexample_{app}.so{group}");
             }
             let _ = writeln!(conf, "<Location /download>\n  RGIOption download.file {big}\n</Location>");
             conf
@@ -149,7 +159,7 @@ fn prepare_root(peer: Peer, setup: &Setup, root: &Path, port: u16) -> io::Result
                 std::fs::copy(setup.bench.join("wsgi").join(&file), root.join("apps").join(&file))?;
             }
         }
-        Peer::RgiEmbedded => {
+        Peer::RgiEmbedded | Peer::RgiDaemon => {
             for app in ["hello", "environ", "blob", "echo", "download"] {
                 let lib = format!("libexample_{app}.so");
                 std::fs::copy(setup.release.join(&lib), root.join("apps").join(&lib))?;
@@ -279,14 +289,24 @@ impl Server {
         self.apache.as_ref().map(|c| c.id() as i32).unwrap_or(-1)
     }
 
-    /// CPU time (user + system) of every process of the server so far, in clock ticks.
+    /// CPU time (user + system) of every process of the server so far, in clock ticks: its
+    /// process group and every descendant (daemon processes), and the proxy's backend.
     pub fn cpu_ticks(&self) -> u64 {
-        let backend = self.backend.as_ref().map(|c| c.id() as i32);
-        processes()
-            .iter()
-            .filter(|p| p.pgrp == self.pid() || Some(p.pid) == backend)
-            .map(|p| p.utime + p.stime + p.cutime + p.cstime)
-            .sum()
+        let all = processes();
+        let mut family: Vec<i32> = all.iter().filter(|p| p.pgrp == self.pid()).map(|p| p.pid).collect();
+        family.extend(self.backend.as_ref().map(|c| c.id() as i32));
+        loop {
+            let known = family.len();
+            for p in &all {
+                if family.contains(&p.ppid) && !family.contains(&p.pid) {
+                    family.push(p.pid);
+                }
+            }
+            if family.len() == known {
+                break;
+            }
+        }
+        all.iter().filter(|p| family.contains(&p.pid)).map(|p| p.utime + p.stime + p.cutime + p.cstime).sum()
     }
 
     /// Resident memory of the Apache children (not daemon processes), in KiB.
