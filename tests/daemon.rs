@@ -3,7 +3,35 @@
 
 mod support;
 
-use support::{Config, configtest, example};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use support::http::{connect, parse, try_get};
+use support::{Apache, Config, Mode, configtest, example};
+
+/// `key=value` lines of the procinfo example (which process served, as whom).
+fn info(apache: &Apache, path: &str) -> BTreeMap<String, String> {
+    let r = apache.get(path);
+    assert_eq!(r.status, 200, "{path}: {r:?}");
+    r.environ()
+}
+
+fn pid(apache: &Apache) -> String {
+    info(apache, "/info")["pid"].clone()
+}
+
+/// Waits for something the processes under test do on their own schedule (bounded, so a hung
+/// test ends).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what} did not happen within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 fn daemon_config(options: &str, extra: &str) -> Config {
     Config::new(format!(
@@ -76,4 +104,256 @@ fn configtest_rejects_bad_daemon_directives() {
         "<Location /embedded>\n RGIProcessGroup %{GLOBAL}\n</Location>\n",
     ));
     assert!(ok, "{output}");
+}
+
+#[test]
+fn a_crash_mid_request_is_a_502_and_a_new_process_serves_the_next() {
+    let apache = Apache::start(daemon_config("processes=1 threads=4", ""));
+    let first = pid(&apache);
+    let r = apache.get("/panic?where=abort");
+    assert_eq!(r.status, 502, "{r:?}");
+    assert!(apache.wait_for_log(&format!("daemon process {first} of group 'app' died: killed by signal 6 (SIGABRT)")));
+    assert!(apache.error_log().contains("closed the connection before finishing the response"));
+    // The socket never went away: the next request waits for the new process instead of failing.
+    let second = pid(&apache);
+    assert_ne!(first, second);
+    assert!(apache.error_log().contains(&format!("started daemon process {second} of group 'app'")));
+
+    // A crash after the response started cuts the stream: it must not look complete.
+    let mut s = connect(apache.port);
+    s.write_all(b"GET /stream?n=5&ms=400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("chunk 1 of 5") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the first chunk");
+        got.extend_from_slice(&buf[..n]);
+    }
+    unsafe_kill(&second, libc::SIGSEGV);
+    s.read_to_end(&mut got).unwrap();
+    let r = parse(&got, false).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(!r.complete, "a stream cut by a crash must not look complete: {:?}", r.text());
+    assert!(apache.wait_for_log(&format!("daemon process {second} of group 'app' died: killed by signal 11 (SIGSEGV)")));
+    assert_ne!(pid(&apache), second);
+}
+
+/// Sends `signal` to a process of the test's Apache.
+fn unsafe_kill(pid: &str, signal: i32) {
+    let pid: i32 = pid.parse().unwrap();
+    assert!(pid > 1);
+    // SAFETY: kill with a daemon process's own pid.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+#[test]
+fn an_app_panic_is_a_500_and_the_process_lives() {
+    let apache = Apache::start(daemon_config("processes=1 threads=2", ""));
+    let before = pid(&apache);
+    let r = apache.get("/panic?where=call");
+    assert_eq!(r.status, 500);
+    assert!(!r.text().contains("panic in call"));
+    assert!(apache.wait_for_log("panic in call, as asked"));
+    let r = apache.get("/panic?where=body");
+    assert!(!r.complete && r.text() == "partial body\n", "{r:?}");
+    assert_eq!(pid(&apache), before, "the same process keeps serving");
+    let log = apache.error_log();
+    assert!(!log.contains("exit signal") && !log.contains("died"), "{log}");
+}
+
+#[test]
+fn maximum_requests_recycles_without_failing_requests_in_flight() {
+    let apache = Apache::start(daemon_config("processes=1 threads=4 maximum-requests=3", ""));
+    let port = apache.port;
+    // Three slow requests at once: the third is the process's last, all three finish.
+    let slow: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || support::get(port, "/info?sleep=700")))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(slow.iter().all(|r| r.status == 200), "{slow:?}");
+    let first = slow[0].environ()["pid"].clone();
+    assert!(slow.iter().all(|r| r.environ()["pid"] == first), "one process took all three");
+    assert!(apache.wait_for_log(&format!("daemon process {first} of group 'app' exited after serving maximum-requests")));
+    let next = pid(&apache);
+    assert_ne!(next, first);
+    // Recycling is not a failure: nothing was logged as an error for it.
+    assert!(!apache.error_log().contains("died"), "{}", apache.error_log());
+}
+
+#[test]
+fn request_timeout_is_a_504_and_replaces_the_stuck_process() {
+    let apache = Apache::start(daemon_config("processes=1 threads=2 request-timeout=1 shutdown-timeout=1", ""));
+    let stuck = pid(&apache);
+    let r = apache.get("/info?sleep=30000");
+    assert_eq!(r.status, 504, "{r:?}");
+    assert!(apache.wait_for_log("sent no response within request-timeout"));
+    assert!(apache.wait_for_log("a request ran longer than request-timeout=1s"));
+    assert!(apache.wait_for_log(&format!("daemon process {stuck} of group 'app' exited after a request exceeded request-timeout")));
+    assert_ne!(pid(&apache), stuck);
+}
+
+#[test]
+fn overload_is_answered_503_or_504_while_the_app_is_still_busy() {
+    let apache = Apache::start(daemon_config(
+        "processes=1 threads=1 listen-backlog=1 queue-timeout=1 connect-timeout=1",
+        "",
+    ));
+    let port = apache.port;
+    let busy_done = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let done = busy_done.clone();
+        std::thread::spawn(move || {
+            let r = support::get(port, "/info?sleep=15000");
+            done.store(true, Ordering::SeqCst);
+            r
+        })
+    };
+    eventually("the slow request to start", || apache.error_log().contains("started daemon process"));
+    std::thread::sleep(Duration::from_millis(300));
+    let overload: Vec<_> = (0..6)
+        .map(|_| std::thread::spawn(move || support::get(port, "/hello").status))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    // Every overflowing request got its answer before the busy one finished: nothing piled up.
+    assert!(!busy_done.load(Ordering::SeqCst), "the overload answers must not wait for the busy request");
+    assert!(overload.iter().all(|s| *s == 503 || *s == 504), "{overload:?}");
+    assert!(overload.contains(&504), "some waited in the queue past queue-timeout: {overload:?}");
+    assert!(overload.contains(&503), "some could not even queue (connect-timeout): {overload:?}");
+    assert_eq!(busy.join().unwrap().status, 200);
+    let log = apache.error_log();
+    assert!(log.contains("queue-timeout") && log.contains("connect-timeout"), "{log}");
+}
+
+#[test]
+fn inactivity_timeout_replaces_an_idle_process() {
+    let apache = Apache::start(daemon_config("processes=1 threads=2 inactivity-timeout=1", ""));
+    let first = pid(&apache);
+    assert!(apache.wait_for_log(&format!("daemon process {first} of group 'app' exited after inactivity-timeout")));
+    assert_ne!(pid(&apache), first);
+}
+
+#[test]
+fn graceful_restarts_under_steady_load_fail_no_request() {
+    let apache = Apache::start(daemon_config("processes=2 threads=4 graceful-timeout=10", ""));
+    let port = apache.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..3)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (0, Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    // One client streams (a request in flight across each restart), two hammer.
+                    let (path, expected) = if i == 0 {
+                        ("/stream?n=3&ms=100", "chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n")
+                    } else {
+                        ("/hello", "Hello, World!")
+                    };
+                    match try_get(port, path) {
+                        Some(r) if r.status == 200 && r.complete && r.text() == expected => ok += 1,
+                        other => failed.push(format!("{path}: {other:?}")),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let pids_before = pid(&apache);
+    for round in 1..=10 {
+        apache.signal(libc::SIGUSR1);
+        eventually("a graceful restart", || apache.error_log().matches("resuming normal operations").count() > round);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = load.into_iter().map(|t| t.join().unwrap()).fold((0, Vec::new()), |mut a, b| {
+        a.1.extend(b.1);
+        (a.0 + b.0, a.1)
+    });
+    assert!(ok > 0 && failed.is_empty(), "{ok} succeeded; {} failed: {:?}", failed.len(), &failed[..failed.len().min(3)]);
+    assert_ne!(pid(&apache), pids_before, "the processes were replaced");
+    let log = apache.error_log();
+    assert!(log.contains("is being replaced: it finishes its requests and exits"), "{log}");
+    assert!(!log.contains("exit signal") && !log.contains("died") && !log.contains("answering 50"), "{log}");
+}
+
+#[test]
+fn daemons_run_as_their_user_with_their_settings() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: dropping to another user needs Apache to start as root");
+        return;
+    }
+    let apache = Apache::start(daemon_config(
+        "processes=1 threads=2 user=nobody group=nogroup umask=0027 home=/tmp display-name=%{GROUP}",
+        "",
+    ));
+    let daemon = info(&apache, "/info");
+    assert_eq!(daemon["uid"], "65534");
+    assert_eq!(daemon["gid"], "65534");
+    assert_eq!(daemon["umask"], "0027");
+    assert_eq!(daemon["cwd"], "/tmp");
+    assert_eq!(daemon["title"], "(rgi:app)");
+    let embedded = info(&apache, "/embedded");
+    assert_eq!(embedded["uid"], "33", "Apache's children stay www-data");
+    assert_ne!(embedded["pid"], daemon["pid"]);
+    // The socket: Apache's User only.
+    let socket = std::fs::read_dir(apache.root.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sock"))
+        .expect("the group's socket in DefaultRuntimeDir");
+    let meta = std::fs::metadata(&socket).unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!((meta.uid(), meta.permissions().mode() & 0o777), (33, 0o600), "{}", socket.display());
+}
+
+/// The environ of the same request in both modes, with what legitimately differs taken out.
+fn environ_in(mode: Mode, htpasswd: &std::path::Path) -> BTreeMap<String, String> {
+    let config = mode
+        .config(format!(
+            "RGIScriptAlias /env {}\n<Location /env>\n AuthType Basic\n AuthName test\n \
+             AuthUserFile {}\n Require valid-user\n</Location>\nSetEnv FROM_SETENV yes\n",
+            example("environ").display(),
+            htpasswd.display()
+        ))
+        .module("env")
+        .module("authn_core")
+        .module("authn_file")
+        .module("auth_basic")
+        .module("authz_user");
+    let apache = Apache::start(config);
+    let raw = "POST /env/a%20b/c?x=1&y=%FF HTTP/1.1\r\nHost: example.test\r\nAuthorization: Basic YWxpY2U6c2VjcmV0\r\n\
+               X-Repeated: one\r\nX-Repeated: two\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\
+               Connection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    let r = apache.request(raw.as_bytes());
+    assert_eq!(r.status, 200, "{mode:?}: {r:?}");
+    let port = apache.port.to_string();
+    r.environ()
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "REMOTE_PORT" | "rgi.request_id" | "rgi.process_group"))
+        .map(|(k, v)| (k, v.replace(&port, "PORT").replace(&apache.root.path().display().to_string(), "ROOT")))
+        .collect()
+}
+
+#[test]
+fn the_environ_is_the_same_in_both_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("users");
+    let status = std::process::Command::new("htpasswd").args(["-bc"]).arg(&htpasswd).args(["alice", "secret"]).status();
+    assert!(status.is_ok_and(|s| s.success()), "htpasswd (apache2-utils) is needed");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&htpasswd, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let embedded = environ_in(Mode::Embedded, &htpasswd);
+    let mut daemon = environ_in(Mode::Daemon, &htpasswd);
+    assert_eq!(embedded["REMOTE_USER"], "alice");
+    assert_eq!(embedded["AUTH_TYPE"], "Basic");
+    assert_eq!(embedded["PATH_INFO"], "/a b/c");
+    // The daemon group has one process; Apache's MPM several.
+    assert_eq!(daemon.remove("rgi.multiprocess").as_deref(), Some("false"));
+    daemon.insert("rgi.multiprocess".into(), embedded["rgi.multiprocess"].clone());
+    assert_eq!(embedded, daemon);
 }
