@@ -134,7 +134,9 @@ fn a_crash_mid_request_is_a_502_and_a_new_process_serves_the_next() {
     let r = parse(&got, false).unwrap();
     assert_eq!(r.status, 200);
     assert!(!r.complete, "a stream cut by a crash must not look complete: {:?}", r.text());
-    assert!(apache.wait_for_log(&format!("daemon process {second} of group 'app' died: killed by signal 11 (SIGSEGV)")));
+    assert!(
+        apache.wait_for_log(&format!("daemon process {second} of group 'app' died: killed by signal 11 (SIGSEGV)"))
+    );
     assert_ne!(pid(&apache), second);
 }
 
@@ -175,7 +177,9 @@ fn maximum_requests_recycles_without_failing_requests_in_flight() {
     assert!(slow.iter().all(|r| r.status == 200), "{slow:?}");
     let first = slow[0].environ()["pid"].clone();
     assert!(slow.iter().all(|r| r.environ()["pid"] == first), "one process took all three");
-    assert!(apache.wait_for_log(&format!("daemon process {first} of group 'app' exited after serving maximum-requests")));
+    assert!(
+        apache.wait_for_log(&format!("daemon process {first} of group 'app' exited after serving maximum-requests"))
+    );
     let next = pid(&apache);
     assert_ne!(next, first);
     // Recycling is not a failure: nothing was logged as an error for it.
@@ -190,16 +194,16 @@ fn request_timeout_is_a_504_and_replaces_the_stuck_process() {
     assert_eq!(r.status, 504, "{r:?}");
     assert!(apache.wait_for_log("sent no response within request-timeout"));
     assert!(apache.wait_for_log("a request ran longer than request-timeout=1s"));
-    assert!(apache.wait_for_log(&format!("daemon process {stuck} of group 'app' exited after a request exceeded request-timeout")));
+    assert!(apache.wait_for_log(&format!(
+        "daemon process {stuck} of group 'app' exited after a request exceeded request-timeout"
+    )));
     assert_ne!(pid(&apache), stuck);
 }
 
 #[test]
 fn overload_is_answered_503_or_504_while_the_app_is_still_busy() {
-    let apache = Apache::start(daemon_config(
-        "processes=1 threads=1 listen-backlog=1 queue-timeout=1 connect-timeout=1",
-        "",
-    ));
+    let apache =
+        Apache::start(daemon_config("processes=1 threads=1 listen-backlog=1 queue-timeout=1 connect-timeout=1", ""));
     let port = apache.port;
     let busy_done = Arc::new(AtomicBool::new(false));
     let busy = {
@@ -273,7 +277,12 @@ fn graceful_restarts_under_steady_load_fail_no_request() {
         a.1.extend(b.1);
         (a.0 + b.0, a.1)
     });
-    assert!(ok > 0 && failed.is_empty(), "{ok} succeeded; {} failed: {:?}", failed.len(), &failed[..failed.len().min(3)]);
+    assert!(
+        ok > 0 && failed.is_empty(),
+        "{ok} succeeded; {} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
     assert_ne!(pid(&apache), pids_before, "the processes were replaced");
     let log = apache.error_log();
     assert!(log.contains("is being replaced: it finishes its requests and exits"), "{log}");

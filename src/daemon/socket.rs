@@ -158,7 +158,7 @@ impl Conn {
         let read_timeout = stream.read_timeout().ok().flatten();
         Conn {
             stream,
-            rbuf: vec![0; 64 * 1024],
+            rbuf: vec![0; 16 * 1024],
             start: 0,
             end: 0,
             files: VecDeque::new(),
