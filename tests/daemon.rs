@@ -366,3 +366,19 @@ fn the_environ_is_the_same_in_both_modes() {
     daemon.insert("rgi.multiprocess".into(), embedded["rgi.multiprocess"].clone());
     assert_eq!(embedded, daemon);
 }
+
+#[test]
+fn restrict_embedded_refuses_what_is_not_delegated() {
+    let apache = Apache::start(daemon_config(
+        "processes=1 threads=2",
+        &format!(
+            "RGIRestrictEmbedded On\nRGIScriptAlias /global {} process-group=%{{GLOBAL}}\n",
+            example("hello").display()
+        ),
+    ));
+    assert_eq!(apache.get("/info").status, 200, "delegated requests are served");
+    for path in ["/embedded", "/global"] {
+        assert_eq!(apache.get(path).status, 500, "{path}");
+    }
+    assert!(apache.wait_for_log("RGIRestrictEmbedded On: this request is not delegated to a daemon process group"));
+}
