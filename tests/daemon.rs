@@ -382,3 +382,23 @@ fn restrict_embedded_refuses_what_is_not_delegated() {
     }
     assert!(apache.wait_for_log("RGIRestrictEmbedded On: this request is not delegated to a daemon process group"));
 }
+
+/// Whether a process is gone (or a zombie nobody has reaped yet).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+#[test]
+fn daemons_exit_when_apaches_parent_dies() {
+    let apache = Apache::start(daemon_config("processes=2 threads=2 shutdown-timeout=1", ""));
+    let daemon = pid(&apache);
+    let group = apache.pid() as i32;
+    apache.signal(libc::SIGKILL);
+    eventually("the daemon process to exit after Apache's parent was killed", || gone(&daemon));
+    // Apache's own orphaned children are not ours to wait for: end them with their process group.
+    // SAFETY: the test's Apache runs in a process group of its own, led by its (dead) parent.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+}
