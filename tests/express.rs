@@ -421,7 +421,7 @@ fn rebuild_and_wait(express: &mut Express, library: &Path) {
     let staged = library.with_extension("so.new");
     std::fs::copy(example("environ"), &staged).unwrap();
     std::fs::rename(&staged, library).unwrap();
-    express.wait_for_line("changed: restarting Apache gracefully").expect("the change is noticed");
+    express.wait_for_line("changed: restarting").expect("the change is noticed");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = express.get("/x");

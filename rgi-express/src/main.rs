@@ -13,6 +13,7 @@ mod server;
 mod site;
 mod stage;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,7 +22,7 @@ use crate::apache::Httpd;
 use crate::cli::{Cli, Command, ModuleConfig, SetupServer, StartServer};
 use crate::error::{Error, Result};
 use crate::server::{Server, SignalForwarder, Started};
-use crate::site::Site;
+use crate::site::{Mode, Site};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
@@ -131,8 +132,12 @@ fn start_server(args: StartServer) -> Result<u8> {
     };
     println!("rgi-express: Apache (pid {}) serves {serves} (Ctrl-C stops it)", server.pid());
     let _watcher = args.reload_on_changes.then(|| {
-        let libraries = site.libraries().into_iter().map(|l| stage::original(&copies, l).to_path_buf()).collect();
-        reload::Watcher::start(server.clone(), httpd.clone(), site.conf_path(), libraries, copies)
+        let original = |l: &Path| stage::original(&copies, l).to_path_buf();
+        let daemons = (site.mode == Mode::Daemon)
+            .then(|| (site.daemon_title(), site.apps.iter().map(|a| original(&a.library)).collect()));
+        let libraries = site.libraries().into_iter().map(original).collect();
+        let watch = reload::Watch { conf: site.conf_path(), libraries, copies: copies.clone(), daemons };
+        reload::Watcher::start(server.clone(), httpd.clone(), watch)
     });
     let status = server::wait(&server);
     println!("rgi-express: Apache stopped ({})", status.map_or("unknown status".into(), |s| s.to_string()));

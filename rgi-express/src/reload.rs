@@ -1,5 +1,7 @@
-//! `--reload-on-changes`: when an app library is rebuilt, Apache restarts gracefully, so the next
-//! request is served by the new build (requests in flight finish on the old one).
+//! `--reload-on-changes`: when an app library is rebuilt, the processes serving it are replaced,
+//! so the next request is served by the new build (requests in flight finish on the old one). In
+//! daemon mode those are the daemon processes (SIGUSR1 to each); otherwise, or when an auth
+//! library changed (auth runs in Apache's children), Apache restarts gracefully.
 //!
 //! A thread polls each library's identity (inode, size, modification time) once a second. A
 //! change is acted on only once the file has stayed the same for one more poll (the linker may
@@ -28,6 +30,18 @@ fn fingerprint(path: &Path) -> Fingerprint {
     Some((m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
 }
 
+/// What to watch, and how to restart.
+pub struct Watch {
+    /// The configuration `apache2 -t` checks before any restart.
+    pub conf: PathBuf,
+    /// Every library, as given (the originals of copies).
+    pub libraries: Vec<PathBuf>,
+    /// Libraries served from copies, refreshed before a restart.
+    pub copies: Vec<stage::Copy>,
+    /// In daemon mode: the daemon processes' title and the app libraries they serve.
+    pub daemons: Option<(String, Vec<PathBuf>)>,
+}
+
 /// The watching thread; stops when dropped.
 pub struct Watcher {
     stop: Option<mpsc::Sender<()>>,
@@ -35,17 +49,11 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Watches `libraries`; restarts `server` (checked with `conf`) when one changes, after
-    /// refreshing its copy if it is served from one.
-    pub fn start(
-        server: Arc<Server>,
-        httpd: Httpd,
-        conf: PathBuf,
-        libraries: Vec<PathBuf>,
-        copies: Vec<stage::Copy>,
-    ) -> Watcher {
+    /// Watches `watch.libraries` and restarts what serves a library that changed.
+    pub fn start(server: Arc<Server>, httpd: Httpd, watch: Watch) -> Watcher {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
+            let libraries = &watch.libraries;
             let mut known: Vec<Fingerprint> = libraries.iter().map(|l| fingerprint(l)).collect();
             let mut pending: Vec<Option<Fingerprint>> = vec![None; libraries.len()];
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
@@ -63,13 +71,13 @@ impl Watcher {
                         pending[i] = Some(now);
                     }
                 }
-                for copy in copies.iter().filter(|c| changed.contains(&&c.original)) {
+                for copy in watch.copies.iter().filter(|c| changed.contains(&&c.original)) {
                     if let Err(e) = copy.refresh() {
                         println!("rgi-express: cannot copy {}: {e}", copy.original.display());
                     }
                 }
                 if !changed.is_empty() {
-                    restart(&server, &httpd, &conf, &changed);
+                    restart(&server, &httpd, &watch, &changed);
                 }
             }
         });
@@ -77,18 +85,26 @@ impl Watcher {
     }
 }
 
-fn restart(server: &Server, httpd: &Httpd, conf: &Path, changed: &[&PathBuf]) {
-    let names: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
-    match httpd.configtest(conf) {
-        Ok(()) => {
-            if server.signal(Signal::SIGUSR1) {
-                println!("rgi-express: {} changed: restarting Apache gracefully", names.join(", "));
+fn restart(server: &Server, httpd: &Httpd, watch: &Watch, changed: &[&PathBuf]) {
+    let names = changed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    if let Err(e) = httpd.configtest(&watch.conf) {
+        println!("rgi-express: {names} changed, but the new build cannot be served; keeping the old one.\n{e}");
+        return;
+    }
+    if let Some((title, daemon_libraries)) = &watch.daemons {
+        if changed.iter().all(|c| daemon_libraries.contains(c)) {
+            let daemons = server.children_titled(title);
+            if !daemons.is_empty() {
+                for pid in &daemons {
+                    let _ = nix::sys::signal::kill(*pid, Signal::SIGUSR1);
+                }
+                println!("rgi-express: {names} changed: restarting the daemon processes");
+                return;
             }
         }
-        Err(e) => println!(
-            "rgi-express: {} changed, but the new build cannot be served; keeping the old one.\n{e}",
-            names.join(", ")
-        ),
+    }
+    if server.signal(Signal::SIGUSR1) {
+        println!("rgi-express: {names} changed: restarting Apache gracefully");
     }
 }
 

@@ -49,6 +49,24 @@ impl Server {
         child.is_some() && kill(self.pid, signal).is_ok()
     }
 
+    /// The Apache parent's child processes whose command line starts with `title` (daemon
+    /// processes show their display-name there).
+    pub fn children_titled(&self, title: &str) -> Vec<Pid> {
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+        let parent = self.pid.as_raw().to_string();
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                // pid (comm) state ppid …: comm may contain anything, so read after its last ')'.
+                let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                (ppid == parent && cmdline.starts_with(title.as_bytes())).then(|| Pid::from_raw(pid))
+            })
+            .collect()
+    }
+
     /// Whether a stop was asked for (by a signal to rgi-express).
     pub fn stop_requested(&self) -> bool {
         self.stop_requested.load(Ordering::Relaxed)

@@ -181,6 +181,11 @@ impl Site {
         format!("http://{}{mount}", self.authority())
     }
 
+    /// The name `ps` shows for the daemon processes.
+    pub fn daemon_title(&self) -> String {
+        format!("(rgi-express:{})", self.port)
+    }
+
     /// Every library the server loads: apps and auth scripts.
     pub fn libraries(&self) -> Vec<&Path> {
         let mut libs: Vec<&Path> = self.apps.iter().map(|a| a.library.as_path()).collect();
@@ -319,7 +324,7 @@ impl Site {
                 format!("processes={}", self.processes),
                 format!("threads={}", self.threads),
                 q(format!("home={}", self.working_directory.display()))?,
-                format!("display-name=(rgi-express:{})", self.port),
+                q(format!("display-name={}", self.daemon_title()))?,
             ];
             if let Some(run_as) = &self.run_as {
                 words.push(q(format!("user={}", run_as.user))?);
