@@ -318,7 +318,12 @@ fn sigterm_stops_apache_and_leaves_no_process_behind() {
     assert_eq!(express.stop_with(libc::SIGTERM), Some(0), "rgi-express passes on Apache's clean exit");
     assert!(express.output.iter().any(|l| l.contains("Apache stopped")), "{:?}", express.output);
     assert_eq!(still_running(&procs), vec![], "processes left behind");
-    assert!(processes().iter().all(|p| p.pgid != pgid), "nothing left in Apache's group");
+    let left: Vec<String> = processes()
+        .iter()
+        .filter(|p| p.pgid == pgid)
+        .map(|p| format!("{p:?} {:?}", std::fs::read_to_string(format!("/proc/{}/stat", p.pid))))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "nothing left in Apache's group");
     assert!(express.error_log().contains("caught SIGTERM, shutting down"));
 }
 

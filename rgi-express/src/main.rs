@@ -105,15 +105,18 @@ fn start_server(args: StartServer) -> Result<u8> {
     let _ = std::fs::remove_file(site.pid_path());
 
     println!("rgi-express: starting Apache");
+    server::adopt_orphans();
     let server = Server::start(&httpd, &site.conf_path())?;
     let _forwarder = SignalForwarder::start(server.clone())?;
     match server::wait_ready(&server, &site.pid_path()) {
         Started::Ready => {}
         Started::Exited(status) if server.stop_requested() => {
+            server::sweep_orphans();
             println!("rgi-express: Apache stopped before it was ready");
             return Ok(server::exit_code(status));
         }
         Started::Exited(status) => {
+            server::sweep_orphans();
             let log = if site.logging.to_terminal {
                 "  (see its log above)".to_string()
             } else {
@@ -131,7 +134,7 @@ fn start_server(args: StartServer) -> Result<u8> {
         apps => format!("{} ({})", site.url("/"), apps.iter().map(|a| a.url.as_str()).collect::<Vec<_>>().join(", ")),
     };
     println!("rgi-express: Apache (pid {}) serves {serves} (Ctrl-C stops it)", server.pid());
-    let _watcher = args.reload_on_changes.then(|| {
+    let watcher = args.reload_on_changes.then(|| {
         let original = |l: &Path| stage::original(&copies, l).to_path_buf();
         let daemons = (site.mode == Mode::Daemon)
             .then(|| (site.daemon_title(), site.apps.iter().map(|a| original(&a.library)).collect()));
@@ -140,6 +143,8 @@ fn start_server(args: StartServer) -> Result<u8> {
         reload::Watcher::start(server.clone(), httpd.clone(), watch)
     });
     let status = server::wait(&server);
+    drop(watcher);
+    server::sweep_orphans();
     println!("rgi-express: Apache stopped ({})", status.map_or("unknown status".into(), |s| s.to_string()));
     Ok(server::exit_code(status))
 }

@@ -91,17 +91,16 @@ fn restart(server: &Server, httpd: &Httpd, watch: &Watch, changed: &[&PathBuf]) 
         println!("rgi-express: {names} changed, but the new build cannot be served; keeping the old one.\n{e}");
         return;
     }
-    if let Some((title, daemon_libraries)) = &watch.daemons {
-        if changed.iter().all(|c| daemon_libraries.contains(c)) {
-            let daemons = server.children_titled(title);
-            if !daemons.is_empty() {
-                for pid in &daemons {
-                    let _ = nix::sys::signal::kill(*pid, Signal::SIGUSR1);
-                }
-                println!("rgi-express: {names} changed: restarting the daemon processes");
-                return;
-            }
+    let daemons = match &watch.daemons {
+        Some((title, served)) if changed.iter().all(|c| served.contains(c)) => server.children_titled(title),
+        _ => Vec::new(),
+    };
+    if !daemons.is_empty() {
+        for pid in &daemons {
+            let _ = nix::sys::signal::kill(*pid, Signal::SIGUSR1);
         }
+        println!("rgi-express: {names} changed: restarting the daemon processes");
+        return;
     }
     if server.signal(Signal::SIGUSR1) {
         println!("rgi-express: {names} changed: restarting Apache gracefully");

@@ -52,19 +52,10 @@ impl Server {
     /// The Apache parent's child processes whose command line starts with `title` (daemon
     /// processes show their display-name there).
     pub fn children_titled(&self, title: &str) -> Vec<Pid> {
-        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-        let parent = self.pid.as_raw().to_string();
-        entries
-            .flatten()
-            .filter_map(|e| {
-                let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-                let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-                // pid (comm) state ppid …: comm may contain anything, so read after its last ')'.
-                let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
-                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-                (ppid == parent && cmdline.starts_with(title.as_bytes())).then(|| Pid::from_raw(pid))
-            })
-            .collect()
+        let titled = |pid: &Pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| cmdline.starts_with(title.as_bytes()))
+        };
+        children_of(&self.pid.as_raw().to_string()).into_iter().filter(titled).collect()
     }
 
     /// Whether a stop was asked for (by a signal to rgi-express).
@@ -178,9 +169,52 @@ impl Drop for SignalForwarder {
     }
 }
 
+/// Makes rgi-express the reaper of its orphaned descendants: a process Apache leaves behind when
+/// it exits becomes our child, not init's, so [`sweep_orphans`] can end and reap it.
+pub fn adopt_orphans() {
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+}
+
 /// Waits for Apache to exit and returns its status.
 pub fn wait(server: &Server) -> Option<ExitStatus> {
     server.reap()
+}
+
+/// Ends and reaps every process left over from Apache (adopted by [`adopt_orphans`]). Call it
+/// once Apache is reaped and nothing else of ours runs a child process.
+pub fn sweep_orphans() {
+    let me = nix::unistd::getpid().as_raw().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Reap whatever has exited.
+        while let Ok(status) = nix::sys::wait::waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            if status.pid().is_none() {
+                break;
+            }
+        }
+        let orphans = children_of(&me);
+        if orphans.is_empty() || Instant::now() > deadline {
+            return;
+        }
+        for pid in orphans {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The processes whose parent is `ppid`, from /proc.
+fn children_of(ppid: &str) -> Vec<Pid> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // pid (comm) state ppid …: comm may contain anything, so read after its last ')'.
+            (stat.rsplit_once(')')?.1.split_whitespace().nth(1)? == ppid).then(|| Pid::from_raw(pid))
+        })
+        .collect()
 }
 
 /// The exit code rgi-express passes on for Apache's `status` (128 + the signal that killed it).
