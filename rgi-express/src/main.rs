@@ -104,6 +104,13 @@ fn start_server(args: StartServer) -> Result<u8> {
     let copies = write_server(&httpd, &mut site, false)?;
     let _ = std::fs::remove_file(site.pid_path());
 
+    let watch = args.reload_on_changes.then(|| {
+        let original = |l: &Path| stage::original(&copies, l).to_path_buf();
+        let daemons = (site.mode == Mode::Daemon)
+            .then(|| (site.daemon_title(), site.apps.iter().map(|a| original(&a.library)).collect()));
+        let libraries = site.libraries().into_iter().map(original).collect();
+        reload::Watch::new(site.conf_path(), libraries, copies.clone(), daemons)
+    });
     println!("rgi-express: starting Apache");
     server::adopt_orphans();
     let server = Server::start(&httpd, &site.conf_path())?;
@@ -134,14 +141,7 @@ fn start_server(args: StartServer) -> Result<u8> {
         apps => format!("{} ({})", site.url("/"), apps.iter().map(|a| a.url.as_str()).collect::<Vec<_>>().join(", ")),
     };
     println!("rgi-express: Apache (pid {}) serves {serves} (Ctrl-C stops it)", server.pid());
-    let watcher = args.reload_on_changes.then(|| {
-        let original = |l: &Path| stage::original(&copies, l).to_path_buf();
-        let daemons = (site.mode == Mode::Daemon)
-            .then(|| (site.daemon_title(), site.apps.iter().map(|a| original(&a.library)).collect()));
-        let libraries = site.libraries().into_iter().map(original).collect();
-        let watch = reload::Watch { conf: site.conf_path(), libraries, copies: copies.clone(), daemons };
-        reload::Watcher::start(server.clone(), httpd.clone(), watch)
-    });
+    let watcher = watch.map(|watch| reload::Watcher::start(server.clone(), httpd.clone(), watch));
     let status = server::wait(&server);
     drop(watcher);
     server::sweep_orphans();

@@ -33,13 +33,29 @@ fn fingerprint(path: &Path) -> Fingerprint {
 /// What to watch, and how to restart.
 pub struct Watch {
     /// The configuration `apache2 -t` checks before any restart.
-    pub conf: PathBuf,
+    conf: PathBuf,
     /// Every library, as given (the originals of copies).
-    pub libraries: Vec<PathBuf>,
+    libraries: Vec<PathBuf>,
+    /// The libraries' builds when the watch was made.
+    known: Vec<Fingerprint>,
     /// Libraries served from copies, refreshed before a restart.
-    pub copies: Vec<stage::Copy>,
+    copies: Vec<stage::Copy>,
     /// In daemon mode: the daemon processes' title and the app libraries they serve.
-    pub daemons: Option<(String, Vec<PathBuf>)>,
+    daemons: Option<(String, Vec<PathBuf>)>,
+}
+
+impl Watch {
+    /// Notes the current build of every library: make it before Apache starts, so that a build
+    /// finishing while it starts is still seen as a change.
+    pub fn new(
+        conf: PathBuf,
+        libraries: Vec<PathBuf>,
+        copies: Vec<stage::Copy>,
+        daemons: Option<(String, Vec<PathBuf>)>,
+    ) -> Watch {
+        let known = libraries.iter().map(|l| fingerprint(l)).collect();
+        Watch { conf, libraries, known, copies, daemons }
+    }
 }
 
 /// The watching thread; stops when dropped.
@@ -54,7 +70,7 @@ impl Watcher {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             let libraries = &watch.libraries;
-            let mut known: Vec<Fingerprint> = libraries.iter().map(|l| fingerprint(l)).collect();
+            let mut known = watch.known.clone();
             let mut pending: Vec<Option<Fingerprint>> = vec![None; libraries.len()];
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
                 let mut changed = Vec::new();
