@@ -235,6 +235,7 @@ fn start_server_serves_apps_under_a_mount_point() {
     assert_eq!(env["SERVER_PORT"], express.port.to_string());
     assert_eq!(env["DEPLOYMENT"], "test");
     assert_eq!(env["rgi.multithread"], "true");
+    assert_eq!(env["rgi.process_group"], "rgi-express", "daemon mode by default");
 
     let env = express.get("/app").environ();
     assert_eq!((env["SCRIPT_NAME"].as_str(), env["PATH_INFO"].as_str()), ("/app", ""));
@@ -310,7 +311,9 @@ fn sigterm_stops_apache_and_leaves_no_process_behind() {
     let pgid = express.apache_pid;
     let procs = apache_processes(pgid);
     assert!(procs.iter().any(|p| p.pid == pgid && p.pgid == pgid), "Apache leads its own process group: {procs:?}");
-    assert!(procs.len() >= 2, "the parent and at least one child run: {procs:?}");
+    assert!(procs.len() >= 3, "the parent, a child and a daemon run: {procs:?}");
+    let title = |p: &Proc| std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
+    assert!(procs.iter().any(|p| title(p).starts_with(b"(rgi-express:")), "a daemon process runs: {procs:?}");
     // SAFETY: getpgrp has no preconditions.
     let own_group = unsafe { libc::getpgrp() } as u32;
     assert_ne!(own_group, pgid, "Apache must not share the caller's process group");
@@ -328,8 +331,9 @@ fn sigterm_stops_apache_and_leaves_no_process_behind() {
 }
 
 #[test]
-fn ctrl_c_stops_apache_too() {
-    let mut express = Express::start(&[example("hello").to_str().unwrap()]);
+fn ctrl_c_stops_apache_too_and_embedded_mode_is_one_flag_away() {
+    let mut express = Express::start(&[example("environ").to_str().unwrap(), "--embedded"]);
+    assert_eq!(express.get("/").environ()["rgi.process_group"], "", "served by Apache's own children");
     let procs = apache_processes(express.apache_pid);
     assert_eq!(express.stop_with(libc::SIGINT), Some(0));
     assert_eq!(still_running(&procs), vec![], "processes left behind");
@@ -421,12 +425,12 @@ fn a_server_root_that_is_not_ours_is_refused() {
 }
 
 /// Replaces `library` with the environ example the way a build does (a new file renamed into
-/// place) and waits until the server answers with it.
-fn rebuild_and_wait(express: &mut Express, library: &Path) {
+/// place) and waits until the server answers with it. Returns rgi-express's line about it.
+fn rebuild_and_wait(express: &mut Express, library: &Path) -> String {
     let staged = library.with_extension("so.new");
     std::fs::copy(example("environ"), &staged).unwrap();
     std::fs::rename(&staged, library).unwrap();
-    express.wait_for_line("changed: restarting").expect("the change is noticed");
+    let line = express.wait_for_line("changed: restarting").expect("the change is noticed");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = express.get("/x");
@@ -436,6 +440,7 @@ fn rebuild_and_wait(express: &mut Express, library: &Path) {
         assert!(Instant::now() < deadline, "the new build is not served: {}", r.text());
         std::thread::sleep(Duration::from_millis(100));
     }
+    line
 }
 
 #[test]
@@ -448,7 +453,17 @@ fn a_rebuilt_library_is_served_after_reload_on_changes() {
     assert_eq!(express.get("/").text(), "Hello, World!");
 
     // A build writes a new file and renames it into place, as cargo does.
-    rebuild_and_wait(&mut express, &library);
+    let line = rebuild_and_wait(&mut express, &library);
+    assert!(line.contains("restarting the daemon processes"), "{line}");
+    assert!(!express.error_log().contains("graceful restart"), "only the daemons restart");
+
+    // In embedded mode, Apache restarts gracefully.
+    drop(express);
+    std::fs::copy(example("hello"), &library).unwrap();
+    let mut express = Express::start(&[library.to_str().unwrap(), "--reload-on-changes", "--embedded"]);
+    assert_eq!(express.get("/").text(), "Hello, World!");
+    let line = rebuild_and_wait(&mut express, &library);
+    assert!(line.contains("restarting Apache gracefully"), "{line}");
 }
 
 #[test]
@@ -462,12 +477,15 @@ fn a_library_apaches_user_cannot_read_is_served_from_a_copy() {
     std::fs::set_permissions(private.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let library = private.path().join("libapp.so");
     std::fs::copy(example("hello"), &library).unwrap();
-    let mut express = Express::start(&[library.to_str().unwrap(), "--reload-on-changes"]);
-    assert!(
-        express.output.iter().any(|l| l.contains("www-data cannot enter") && l.contains("serving a copy")),
-        "{:?}",
-        express.output
-    );
+    let mut express = Express::start(&[
+        library.to_str().unwrap(),
+        "--reload-on-changes",
+        "--working-directory",
+        private.path().to_str().unwrap(),
+    ]);
+    let said = |needle: &str| express.output.iter().any(|l| l.contains("www-data cannot enter") && l.contains(needle));
+    assert!(said("serving a copy"), "{:?}", express.output);
+    assert!(said("start in www-data's home directory instead"), "{:?}", express.output);
     assert_eq!(express.get("/").text(), "Hello, World!");
     rebuild_and_wait(&mut express, &library);
 }

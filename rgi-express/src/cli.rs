@@ -176,8 +176,10 @@ pub struct ServerArgs {
 
     /// Run the apps inside Apache's own children instead of daemon processes
     ///
-    /// Embedded mode is the fastest; a crashing app takes an Apache child with it, and the apps run
-    /// as Apache's user. It is the default until mod_rgi has daemon mode.
+    /// By default the apps run in daemon processes of their own (RGIDaemonProcess), which Apache
+    /// supervises and replaces when one crashes or a library is rebuilt; Apache's children only
+    /// relay requests to them. Embedded mode saves that relay; a crashing app takes an Apache child
+    /// with it.
     #[arg(long)]
     pub embedded: bool,
 
@@ -277,8 +279,8 @@ impl ServerArgs {
             processes: self.processes,
             threads: self.threads,
             working_directory: match &self.working_directory {
-                Some(dir) => absolute(dir),
-                None => std::env::current_dir().unwrap_or_else(|_| "/".into()),
+                Some(dir) => Some(absolute(dir)),
+                None => std::env::current_dir().ok(),
             },
             run_as: preflight::run_as(self.user.as_deref(), self.group.as_deref())?,
             auth,

@@ -50,6 +50,17 @@ fn module_config(args: ModuleConfig) -> Result<u8> {
 fn write_server(httpd: &Httpd, site: &mut Site, with_apachectl: bool) -> Result<Vec<stage::Copy>> {
     preflight::prepare_server_root(&site.server_root)?;
     let copies = stage::stage_unreachable(site)?;
+    if let (Some(run_as), Some(dir)) = (&site.run_as, &site.working_directory)
+        && site.mode == Mode::Daemon
+        && preflight::unreachable_by(dir, run_as, false).is_some()
+    {
+        let user = &run_as.user;
+        println!(
+            "rgi-express: {user} cannot enter {}; the daemon processes start in {user}'s home directory instead",
+            dir.display()
+        );
+        site.working_directory = None;
+    }
     preflight::write_file(&site.server_root, &site.conf_path(), &site.httpd_conf()?, 0o644)?;
     if with_apachectl {
         let script = apache::apachectl_script(&httpd.binary, &site.conf_path(), &site.pid_path());

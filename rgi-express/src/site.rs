@@ -17,11 +17,8 @@ pub enum Mode {
     Daemon,
 }
 
-/// The mode used unless `--embedded` is given.
-///
-/// mod_rgi has no `RGIDaemonProcess` yet, so this is embedded mode for now; switching it to
-/// [`Mode::Daemon`] is all it takes once daemon mode exists.
-pub const DEFAULT_MODE: Mode = Mode::Embedded;
+/// The mode used unless `--embedded` is given: daemon mode, as with mod_wsgi-express.
+pub const DEFAULT_MODE: Mode = Mode::Daemon;
 
 /// The name of the daemon process group a generated server delegates to.
 pub const PROCESS_GROUP: &str = "rgi-express";
@@ -116,8 +113,9 @@ pub struct Site {
     pub processes: u32,
     /// Threads in each of them.
     pub threads: u32,
-    /// The apps' current directory (daemon mode; Apache's children run in `/`).
-    pub working_directory: PathBuf,
+    /// The apps' current directory (daemon mode; Apache's children run in `/`); `None` leaves
+    /// it to mod_rgi (the user's home directory).
+    pub working_directory: Option<PathBuf>,
     /// User and group for the children, when Apache starts as root.
     pub run_as: Option<RunAs>,
     /// Authentication for the whole site.
@@ -323,9 +321,11 @@ impl Site {
                 PROCESS_GROUP.to_string(),
                 format!("processes={}", self.processes),
                 format!("threads={}", self.threads),
-                q(format!("home={}", self.working_directory.display()))?,
                 q(format!("display-name={}", self.daemon_title()))?,
             ];
+            if let Some(dir) = &self.working_directory {
+                words.push(q(format!("home={}", dir.display()))?);
+            }
             if let Some(run_as) = &self.run_as {
                 words.push(q(format!("user={}", run_as.user))?);
                 words.push(q(format!("group={}", run_as.group))?);
@@ -335,6 +335,8 @@ impl Site {
             );
             words.extend(["graceful-timeout=15", "shutdown-timeout=5"].map(String::from));
             c.directive("RGIDaemonProcess", words);
+            // Nothing of the apps may run in Apache's own children.
+            c.line("RGIRestrictEmbedded On");
         }
         // The longest mount point first: an app at "/" must not hide one at "/api".
         let mut apps: Vec<&App> = self.apps.iter().collect();
@@ -468,7 +470,7 @@ mod tests {
             mode: Mode::Embedded,
             processes: 1,
             threads: 5,
-            working_directory: "/srv/work".into(),
+            working_directory: Some("/srv/work".into()),
             run_as: None,
             auth: None,
             setenv: vec![],
