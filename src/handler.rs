@@ -110,7 +110,14 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
                 options,
                 pass_authorization,
             };
-            return daemon::client::handle(r, &request);
+            let stats = crate::status::group(process_group.as_bytes(), &group);
+            let start = stats.map(|s| s.begin());
+            let answer = daemon::client::handle(r, &request);
+            if let (Some(stats), Some(start)) = (stats, start) {
+                let status = if answer == sys::OK || answer == sys::DONE { (*r).status } else { answer };
+                stats.record(start, status, false);
+            }
+            return answer;
         }
         if daemon::restrict_embedded() {
             crate::request::log_request(

@@ -122,3 +122,43 @@ fn status_answers_only_get() {
     assert!(text.contains("# TYPE rgi_requests_total counter"));
     assert!(!text.contains("rgi_requests_total{"), "no group served yet:\n{text}");
 }
+
+#[test]
+fn daemon_processes_and_their_groups_are_shown() {
+    let config = Config::new(format!(
+        "RGIDaemonProcess shop processes=1 threads=2\n\
+         RGIScriptAlias /shop {} process-group=shop application-group=%{{GLOBAL}}\n\
+         RGIScriptAlias /boom {} process-group=shop application-group=boom\n\
+         <Location /rgi-status>\n  SetHandler rgi-status\n</Location>\n",
+        example("whoami").display(),
+        example("panic").display(),
+    ));
+    let apache = Apache::start(config);
+    let pid_of = |body: String| body.lines().find_map(|l| l.strip_prefix("pid=").map(str::to_string)).unwrap();
+    let first = pid_of(apache.get("/shop").text());
+    for _ in 0..4 {
+        assert_eq!(pid_of(apache.get("/shop").text()), first);
+    }
+    let metrics = apache.get("/rgi-status?format=prometheus").text();
+    let requests = sample(&metrics, "rgi_requests_total{process_group=\"shop\",application_group=\"\"}");
+    assert_eq!(requests, Some(5.0), "{metrics}");
+    let served = metrics
+        .lines()
+        .find(|l| l.starts_with("rgi_daemon_process_requests_total") && l.contains(&format!("pid=\"{first}\"")))
+        .unwrap_or_else(|| panic!("no row for daemon {first}:\n{metrics}"));
+    assert!(served.ends_with(" 5"), "{served}");
+
+    // A crash: the replacement takes the slot over, with the count of restarts and the reason.
+    assert_eq!(apache.get("/boom?where=abort").status, 502);
+    let second = pid_of(apache.get("/shop").text());
+    assert_ne!(second, first);
+    let metrics = apache.get("/rgi-status?format=prometheus").text();
+    let restarts = metrics
+        .lines()
+        .find(|l| l.starts_with("rgi_daemon_process_restarts_total") && l.contains(&format!("pid=\"{second}\"")))
+        .unwrap_or_else(|| panic!("no row for daemon {second}:\n{metrics}"));
+    assert!(restarts.ends_with(" 1") && restarts.contains("SIGABRT"), "{restarts}");
+    assert!(!metrics.contains(&format!("pid=\"{first}\"")), "the dead process is gone:\n{metrics}");
+    let html = apache.get("/rgi-status").text();
+    assert!(html.contains("shop") && html.contains(&second), "{html}");
+}

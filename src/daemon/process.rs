@@ -345,6 +345,9 @@ impl Daemon {
             active: AtomicUsize::new(0),
             last_activity: AtomicU64::new(0),
         });
+        // Apps size their thread pools by this (CreateContext.threads).
+        crate::app::registry::THREADS
+            .store(shared.config.threads.max(1) as usize, std::sync::atomic::Ordering::Relaxed);
         // SAFETY: the main server of the configuration this process was forked with.
         unsafe { import_scripts(main, &shared.config.name) };
         Ok(Daemon { shared, signals, parent })
@@ -592,6 +595,7 @@ fn serve_connection(shared: &Shared, stream: UnixStream) {
         }
     }
     host::serve(&mut conn, &request, &shared.config.name, shared.flags);
+    crate::status::daemon::request_served(pid);
 }
 
 #[cfg(test)]

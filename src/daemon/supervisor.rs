@@ -197,7 +197,7 @@ pub unsafe fn post_config(pconf: *mut sys::apr_pool_t, main: *mut sys::server_re
     }
     for index in 0..sup.groups.len() {
         for slot in 0..sup.groups[index].slots.len() {
-            sup.start(index, slot);
+            sup.start(index, slot, None);
         }
     }
     for (pid, group) in replaced {
@@ -214,8 +214,9 @@ pub unsafe fn post_config(pconf: *mut sys::apr_pool_t, main: *mut sys::server_re
 }
 
 impl Supervisor {
-    /// Forks the process for `slot` of group `index`.
-    fn start(&mut self, index: usize, slot: usize) {
+    /// Forks the process for `slot` of group `index`; `replaced` is the process it replaces and
+    /// why that one ended (for the status page).
+    fn start(&mut self, index: usize, slot: usize, replaced: Option<(u32, &str)>) {
         let group = &self.groups[index];
         let others: Vec<RawFd> =
             self.groups.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, g)| g.listener.as_raw_fd()).collect();
@@ -237,6 +238,7 @@ impl Supervisor {
                 // SAFETY: the live configuration pool.
                 unsafe { register(self.pconf, pid) };
                 log(sys::APLOG_INFO, &format!("started daemon process {pid} of group '{name}'"));
+                crate::status::daemon::started(&name, pid, replaced);
             }
             Err(why) => log(
                 sys::APLOG_ERR,
@@ -249,6 +251,7 @@ impl Supervisor {
     fn died(&mut self, pid: u32, status: c_int) {
         if let Some(i) = self.retiring.iter().position(|(p, _)| *p == pid) {
             let (_, group) = self.retiring.swap_remove(i);
+            crate::status::daemon::stopped(pid);
             log(sys::APLOG_INFO, &format!("replaced daemon process {pid} of group '{group}' {}", describe(status)));
             return;
         }
@@ -263,6 +266,7 @@ impl Supervisor {
         let name = group.config.name.clone();
         if mpm_stopping() {
             log(sys::APLOG_INFO, &format!("daemon process {pid} of group '{name}' {why}"));
+            crate::status::daemon::stopped(pid);
             return;
         }
         group.failures = if status == exit_code::STARTUP_FAILED { group.failures + 1 } else { 0 };
@@ -275,11 +279,12 @@ impl Supervisor {
                     group.failures
                 ),
             );
+            crate::status::daemon::stopped(pid);
             return;
         }
         let level = if planned(status) { sys::APLOG_INFO } else { sys::APLOG_ERR };
         log(level, &format!("daemon process {pid} of group '{name}' {why}; starting a new one"));
-        self.start(index, slot);
+        self.start(index, slot, Some((pid, &why)));
     }
 }
 
@@ -372,7 +377,7 @@ pub unsafe extern "C" fn monitor(_p: *mut sys::apr_pool_t, _s: *mut sys::server_
         for index in 0..sup.groups.len() {
             for slot in 0..sup.groups[index].slots.len() {
                 if sup.groups[index].slots[slot].is_none() {
-                    sup.start(index, slot);
+                    sup.start(index, slot, None);
                 }
             }
         }
