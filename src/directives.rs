@@ -125,73 +125,59 @@ unsafe fn note_process_group(cmd: *mut sys::cmd_parms, directive: &'static str, 
     }
 }
 
-unsafe extern "C" fn script_alias(
+/// Records an `RGIScriptAlias` (`REGEX == false`) or `RGIScriptAliasMatch` (`REGEX == true`).
+unsafe fn add_alias<const REGEX: bool>(
     cmd: *mut sys::cmd_parms,
-    _: *mut c_void,
-    argc: c_int,
-    argv: *const *mut c_char,
-) -> *const c_char {
-    // SAFETY: Apache passes a live cmd and argc words.
-    unsafe {
-        directive(cmd, || {
-            let args = words(argc, argv);
-            let [url, library, rest @ ..] = &args[..] else {
-                return Err("expected URL-PATH LIBRARY [application-group=NAME] [process-group=NAME]".into());
-            };
-            if !url.starts_with('/') {
-                return Err(format!("the URL path '{url}' must start with '/'"));
-            }
-            let options = parse_alias_options(rest.iter().map(|s| s.as_ref()))?;
-            let library = server_relative(cmd, library)?;
-            app::inspect(&library, role::APP).map_err(|e| e.to_string())?;
-            note_process_group(cmd, "RGIScriptAlias", &options.process_group);
-            server_config(cmd).aliases.push(Alias {
-                matcher: AliasMatcher::Prefix(url.to_string()),
-                library: CString::new(library).map_err(|_| "NUL in path")?,
-                application_group: options.application_group,
-                process_group: options.process_group,
-                pass_authorization: options.pass_authorization,
-            });
-            Ok(())
-        })
+    args: &[std::borrow::Cow<'_, str>],
+) -> Result<(), String> {
+    let (what, name) = if REGEX { ("REGEX", "RGIScriptAliasMatch") } else { ("URL-PATH", "RGIScriptAlias") };
+    let [pattern, library, rest @ ..] = args else {
+        return Err(format!("expected {what} LIBRARY [application-group=NAME] [process-group=NAME]"));
+    };
+    let options = parse_alias_options(rest.iter().map(|s| s.as_ref()))?;
+    let matcher = if REGEX {
+        let c_pattern = CString::new(pattern.as_ref()).map_err(|_| "NUL in pattern")?;
+        // SAFETY: the live command pool; the pattern is NUL-terminated.
+        let regex = unsafe { sys::ap_pregcomp((*cmd).pool, c_pattern.as_ptr(), sys::AP_REG_EXTENDED as c_int) };
+        if regex.is_null() {
+            return Err(format!("'{pattern}' is not a valid regular expression"));
+        }
+        AliasMatcher::Regex(Regex(regex))
+    } else {
+        if !pattern.starts_with('/') {
+            return Err(format!("the URL path '{pattern}' must start with '/'"));
+        }
+        AliasMatcher::Prefix(pattern.to_string())
+    };
+    // SAFETY: the live command of the directive being read.
+    let library = unsafe { server_relative(cmd, library) }?;
+    // A library named by the match ($1…) can only be checked when a request names it.
+    if !(REGEX && library.contains('$')) {
+        app::inspect(&library, role::APP).map_err(|e| e.to_string())?;
     }
+    // SAFETY: as above.
+    unsafe {
+        note_process_group(cmd, name, &options.process_group);
+        server_config(cmd).aliases.push(Alias {
+            matcher,
+            library: CString::new(library).map_err(|_| "NUL in path")?,
+            application_group: options.application_group,
+            process_group: options.process_group,
+            pass_authorization: options.pass_authorization,
+        });
+    }
+    Ok(())
 }
 
-unsafe extern "C" fn script_alias_match(
+/// `RGIScriptAlias` and `RGIScriptAliasMatch`.
+unsafe extern "C" fn script_alias<const REGEX: bool>(
     cmd: *mut sys::cmd_parms,
     _: *mut c_void,
     argc: c_int,
     argv: *const *mut c_char,
 ) -> *const c_char {
     // SAFETY: Apache passes a live cmd and argc words.
-    unsafe {
-        directive(cmd, || {
-            let args = words(argc, argv);
-            let [pattern, library, rest @ ..] = &args[..] else {
-                return Err("expected REGEX LIBRARY [application-group=NAME] [process-group=NAME]".into());
-            };
-            let options = parse_alias_options(rest.iter().map(|s| s.as_ref()))?;
-            let c_pattern = CString::new(pattern.as_ref()).map_err(|_| "NUL in pattern")?;
-            let regex = sys::ap_pregcomp((*cmd).pool, c_pattern.as_ptr(), sys::AP_REG_EXTENDED as c_int);
-            if regex.is_null() {
-                return Err(format!("'{pattern}' is not a valid regular expression"));
-            }
-            let library = server_relative(cmd, library)?;
-            // A library named by the match ($1…) can only be checked when a request names it.
-            if !library.contains('$') {
-                app::inspect(&library, role::APP).map_err(|e| e.to_string())?;
-            }
-            note_process_group(cmd, "RGIScriptAliasMatch", &options.process_group);
-            server_config(cmd).aliases.push(Alias {
-                matcher: AliasMatcher::Regex(Regex(regex)),
-                library: CString::new(library).map_err(|_| "NUL in path")?,
-                application_group: options.application_group,
-                process_group: options.process_group,
-                pass_authorization: options.pass_authorization,
-            });
-            Ok(())
-        })
-    }
+    unsafe { directive(cmd, || add_alias::<REGEX>(cmd, &words(argc, argv))) }
 }
 
 unsafe extern "C" fn import_script(
@@ -320,14 +306,14 @@ pub const DIRECTORY: i32 = sys::RSRC_CONF | sys::ACCESS_CONF;
 pub const CORE: [sys::command_rec; 6] = [
     command(
         cstr!("RGIScriptAlias"),
-        sys::cmd_func { take_argv: Some(script_alias) },
+        sys::cmd_func { take_argv: Some(script_alias::<false>) },
         SERVER,
         sys::cmd_how_TAKE_ARGV,
         cstr!("URL-PATH LIBRARY [application-group=NAME] [process-group=NAME]: serve an RGI app at a URL"),
     ),
     command(
         cstr!("RGIScriptAliasMatch"),
-        sys::cmd_func { take_argv: Some(script_alias_match) },
+        sys::cmd_func { take_argv: Some(script_alias::<true>) },
         SERVER,
         sys::cmd_how_TAKE_ARGV,
         cstr!("REGEX LIBRARY [options]: serve RGI apps at URLs matching REGEX ($1… in LIBRARY)"),
