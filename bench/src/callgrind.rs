@@ -1,5 +1,6 @@
-//! Instructions per request, from callgrind over `apache2 -X`: two runs of N1 and N2 requests,
-//! whose difference ÷ (N2 − N1) cancels start-up and shutdown.
+//! Instructions per request, from callgrind over `apache2 -X` (or, for daemon mode, over the whole
+//! server and its daemon processes): two runs of N1 and N2 requests, whose difference
+//! ÷ (N2 − N1) cancels start-up and shutdown.
 
 use std::io;
 use std::path::Path;
@@ -22,7 +23,9 @@ fn total(peer: Peer, setup: &Setup, root: &Path, path: &str, count: u64) -> io::
 }
 
 fn run_once(peer: Peer, setup: &Setup, root: &Path, path: &str, count: u64) -> io::Result<u64> {
-    let mut server = Server::start(peer, setup, root, Mode::Callgrind)?;
+    // Daemon mode needs Apache's parent (it starts the daemons): the whole tree is counted.
+    let mode = if peer.is_daemon() { Mode::CallgrindTree } else { Mode::Callgrind };
+    let mut server = Server::start(peer, setup, root, mode)?;
     {
         let mut conn = Connection::open(server.port)?;
         for _ in 0..count {
@@ -33,11 +36,16 @@ fn run_once(peer: Peer, setup: &Setup, root: &Path, path: &str, count: u64) -> i
         }
     }
     server.stop();
-    let out = std::fs::read_to_string(root.join("callgrind/callgrind.out"))?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| io::Error::other("no totals in callgrind's output"))
+    let mut sum = 0;
+    for file in std::fs::read_dir(root.join("callgrind"))? {
+        let out = std::fs::read_to_string(file?.path())?;
+        sum += out
+            .lines()
+            .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .ok_or_else(|| io::Error::other("no totals in callgrind's output"))?;
+    }
+    Ok(sum)
 }
 
 /// Instructions per request of `peer` for `path`.

@@ -425,6 +425,7 @@ fn run(o: &Options) -> io::Result<Report> {
             rows,
         });
     }
+    let running_peers: Vec<Peer> = running.iter().map(|s| s.peer).collect();
     drop(running);
 
     if let Some((n1, n2)) = o.callgrind.filter(|_| o.runs("callgrind")) {
@@ -433,9 +434,9 @@ fn run(o: &Options) -> io::Result<Report> {
         let (peers, paths): (&[Peer], &[&str]) = if o.smoke {
             (&[Peer::C, Peer::RgiEmbedded], &["/hello"])
         } else {
-            (&[Peer::C, Peer::RgiEmbedded], &["/hello", "/environ"])
+            (&[Peer::C, Peer::RgiEmbedded, Peer::RgiDaemon], &["/hello", "/environ"])
         };
-        for &peer in peers {
+        for &peer in peers.iter().filter(|p| running_peers.contains(p)) {
             let mut counts = [f64::NAN; 2];
             for (count, path) in counts.iter_mut().zip(paths) {
                 eprintln!("callgrind: {} {path} ({n1} and {n2} requests)", peer.name());

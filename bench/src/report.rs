@@ -274,7 +274,12 @@ impl Report {
             let _ = writeln!(md);
         }
         if !self.callgrind.is_empty() {
-            let _ = writeln!(md, "## Instructions per request (callgrind, `apache2 -X`, (N2 − N1) requests)\n");
+            let _ = writeln!(
+                md,
+                "## Instructions per request (callgrind, (N2 − N1) requests)\n\nEmbedded: `apache2 -X`; \
+                 daemon mode: the whole server (`--trace-children=yes`), Apache's child and the daemon \
+                 process together.\n"
+            );
             let (_, c_hello, c_environ) = self.callgrind[0];
             let _ = writeln!(md, "| server | hello | × C | environ | × C |\n|---|--:|--:|--:|--:|");
             for (name, hello, environ) in &self.callgrind {

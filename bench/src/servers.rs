@@ -42,6 +42,11 @@ impl Peer {
         }
     }
 
+    /// Whether the app runs in daemon processes of its own.
+    pub fn is_daemon(self) -> bool {
+        matches!(self, Peer::WsgiDaemon | Peer::RgiDaemon)
+    }
+
     pub fn dir(self) -> &'static str {
         match self {
             Peer::C => "c",
@@ -194,8 +199,12 @@ pub fn free_port() -> u16 {
 pub enum Mode {
     /// `apache2 -DFOREGROUND`: the parent and its child (and daemon processes).
     Normal,
-    /// `valgrind --tool=callgrind apache2 -X`: one process, writing its counts to `callgrind.out`.
+    /// `valgrind --tool=callgrind apache2 -X`: one process, writing its counts to
+    /// `callgrind/callgrind.out`.
     Callgrind,
+    /// The whole server under callgrind (`--trace-children=yes`): the parent, its child and any
+    /// daemon processes, each writing `callgrind/callgrind.out.PID`.
+    CallgrindTree,
 }
 
 /// A running server (an Apache, and bench/hyper-hello for the proxy peer).
@@ -226,9 +235,20 @@ impl Server {
                     give_to_server_user(&file)?;
                     let mut c = Command::new("valgrind");
                     c.args(["--tool=callgrind", "--vgdb=no"])
-                        .arg(format!("--callgrind-out-file={}/callgrind.out", out.display()))
+                        .arg(format!("--callgrind-out-file={}", file.display()))
                         .arg(APACHE)
                         .arg("-X");
+                    c
+                }
+                Mode::CallgrindTree => {
+                    let out = root.join("callgrind");
+                    std::fs::create_dir_all(&out)?;
+                    // Each process writes its own file, as whichever user it has become by then.
+                    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+                    let mut c = Command::new("valgrind");
+                    c.args(["--tool=callgrind", "--vgdb=no", "--trace-children=yes"])
+                        .arg(format!("--callgrind-out-file={}/callgrind.out.%p", out.display()))
+                        .arg(APACHE);
                     c
                 }
             };
@@ -245,7 +265,7 @@ impl Server {
                 .stderr(std::fs::File::create(root.join("stderr.log"))?)
                 .spawn()?;
             let mut server = Server { peer, port, root: root.to_path_buf(), apache: Some(child), backend: None };
-            let limit = if mode == Mode::Callgrind { 120 } else { 30 };
+            let limit = if mode == Mode::Normal { 30 } else { 120 };
             match server.wait_ready(Duration::from_secs(limit), mode) {
                 Ok(()) => return Ok(server),
                 Err(log) if log.contains("Address already in use") => last_error = log,
