@@ -2,6 +2,7 @@
 //! across restarts, the Apache child's connect with its timeout, and [`Conn`], a framed
 //! connection that buffers writes and receives the files a daemon passes (SCM_RIGHTS).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -140,6 +141,22 @@ pub fn set_timeouts(stream: &UnixStream, timeout: Duration) -> io::Result<()> {
 /// Most files a peer may have passed and not yet claimed; more are closed on arrival.
 const MAX_PENDING_FILES: usize = 4;
 
+/// The read buffer a connection starts with; `read_frame` grows it to whatever a frame needs.
+const FIRST_READ_BUFFER: usize = 16 * 1024;
+/// Read buffers grown past this (large body frames) are not kept for the thread's next connection.
+const KEPT_READ_BUFFER: usize = 256 * 1024;
+
+thread_local! {
+    /// The read buffer of this thread's last connection. Each connection serves one request, and
+    /// zeroing a fresh buffer every time cost as much as the rest of a small request.
+    static SPARE_READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+fn take_read_buffer() -> Vec<u8> {
+    let spare = SPARE_READ_BUFFER.try_with(Cell::take).unwrap_or_default();
+    if spare.len() >= FIRST_READ_BUFFER { spare } else { vec![0; FIRST_READ_BUFFER] }
+}
+
 /// A framed connection: reads whole frames, buffers small writes until [`Conn::flush`].
 pub struct Conn {
     stream: UnixStream,
@@ -152,13 +169,23 @@ pub struct Conn {
     read_timeout: Option<Duration>,
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if self.rbuf.len() <= KEPT_READ_BUFFER {
+            let buffer = std::mem::take(&mut self.rbuf);
+            // The thread may be exiting (its locals gone): then the buffer is simply freed.
+            let _ = SPARE_READ_BUFFER.try_with(|spare| spare.set(buffer));
+        }
+    }
+}
+
 impl Conn {
     /// Wraps a connected stream whose timeouts are already set.
     pub fn new(stream: UnixStream) -> Self {
         let read_timeout = stream.read_timeout().ok().flatten();
         Conn {
             stream,
-            rbuf: vec![0; 16 * 1024],
+            rbuf: take_read_buffer(),
             start: 0,
             end: 0,
             files: VecDeque::new(),
