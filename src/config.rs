@@ -95,6 +95,8 @@ pub struct ServerConfig {
     pub imports: Vec<Import>,
     /// Daemon mode: process groups and global daemon settings.
     pub daemon: crate::daemon::ServerDaemonConfig,
+    /// `RGISessionCache`, `RGISessionLocks` (read from the main server only).
+    pub sessions: crate::session::Settings,
 }
 
 /// One `RGIOption`: a name and its value (`None` removes an inherited option).
@@ -202,6 +204,7 @@ pub unsafe extern "C" fn merge_server_config(
             aliases: add.aliases.iter().chain(&base.aliases).cloned().collect(),
             imports: add.imports.clone(),
             daemon: crate::daemon::ServerDaemonConfig::merge(&base.daemon, &add.daemon),
+            sessions: add.sessions.clone(),
         };
         // SAFETY: the live configuration pool.
         unsafe { ffi::pool_box(p, merged) }.cast()

@@ -13,6 +13,7 @@
 //! - [`auth`]: Rust libraries as Apache's authentication and authorisation.
 //! - [`daemon`]: daemon mode (`RGIDaemonProcess`): supervised processes serving apps.
 //! - [`logging`]: `tracing` and panics into the error log.
+//! - [`session`]: the session store apps reach through the host table.
 
 pub mod app;
 pub mod auth;
@@ -26,6 +27,7 @@ pub mod logging;
 pub mod output;
 pub mod request;
 pub mod response;
+pub mod session;
 pub mod status;
 pub mod translate;
 
@@ -36,8 +38,19 @@ use ffi::sys;
 
 /// Every directive of the module; each feature contributes its own list.
 static COMMANDS: directives::Commands<
-    { directives::CORE.len() + auth::directives::AUTH.len() + daemon::DIRECTIVES.len() + 1 },
-> = directives::join(&[&directives::CORE, &auth::directives::AUTH, &daemon::DIRECTIVES]);
+    {
+        directives::CORE.len()
+            + auth::directives::AUTH.len()
+            + daemon::DIRECTIVES.len()
+            + session::directives::SESSIONS.len()
+            + 1
+    },
+> = directives::join(&[
+    &directives::CORE,
+    &auth::directives::AUTH,
+    &daemon::DIRECTIVES,
+    &session::directives::SESSIONS,
+]);
 
 /// The module record Apache loads (`LoadModule rgi_module …`); Apache writes into it.
 #[unsafe(no_mangle)]
@@ -90,6 +103,7 @@ unsafe extern "C" fn register_hooks(pool: *mut sys::apr_pool_t) {
             );
             sys::ap_hook_handler(Some(handler::handler), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             sys::ap_hook_handler(Some(status::handler), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
+            sys::ap_hook_pre_config(Some(pre_config), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             sys::ap_hook_post_config(Some(post_config), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             sys::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), sys::APR_HOOK_MIDDLE);
             auth::register_hooks(pool);
@@ -123,6 +137,18 @@ unsafe extern "C" fn check_config(
     })
 }
 
+unsafe extern "C" fn pre_config(
+    pconf: *mut sys::apr_pool_t,
+    _plog: *mut sys::apr_pool_t,
+    _ptemp: *mut sys::apr_pool_t,
+) -> c_int {
+    ffi::guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
+        // SAFETY: Apache's pre_config with the live configuration pool.
+        unsafe { session::pre_config(pconf) };
+        sys::OK
+    })
+}
+
 unsafe extern "C" fn post_config(
     pconf: *mut sys::apr_pool_t,
     _plog: *mut sys::apr_pool_t,
@@ -132,6 +158,13 @@ unsafe extern "C" fn post_config(
     ffi::guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
         logging::init();
         status::init();
+        // Sessions first: daemon processes forked by the supervisor inherit the store.
+        // SAFETY: Apache's post_config with the live configuration pool and main server.
+        if let Err(why) = unsafe { session::post_config(pconf, s) } {
+            // SAFETY: a live server.
+            unsafe { ffi::log_server(s, sys::APLOG_CRIT, 0, &format!("sessions: {why}")) };
+            return sys::HTTP_INTERNAL_SERVER_ERROR;
+        }
         // SAFETY: Apache passes the live configuration pool and main server, in the parent.
         match unsafe { daemon::supervisor::post_config(pconf, s) } {
             Ok(()) => sys::OK,
@@ -168,6 +201,7 @@ unsafe extern "C" fn child_init(pchild: *mut sys::apr_pool_t, s: *mut sys::serve
                 Some(cleanup_instances),
                 Some(sys::apr_pool_cleanup_null),
             );
+            session::child_init(pchild, s);
             import_scripts(s);
         }
     })

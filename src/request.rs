@@ -12,6 +12,7 @@ use crate::environ::{self, EnvironContext};
 use crate::ffi::{self, sys};
 use crate::output::{self, Output};
 use crate::response;
+use crate::session;
 
 /// Which phase the request is in: the content handler may send a response, auth phases may not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,13 @@ impl<'a> RequestContext<'a> {
     pub fn log(&self, level: c_int, msg: &str) {
         // SAFETY: the context's request is live while the context is.
         unsafe { log_request(self.r, level, msg) };
+    }
+}
+
+impl Drop for RequestContext<'_> {
+    fn drop(&mut self) {
+        // Whatever the app did, no session lock outlives its request.
+        session::end_request();
     }
 }
 
@@ -310,4 +318,9 @@ pub static EMBEDDED_HOST: HostApi = HostApi {
     add_error_header: host_add_error_header,
     log_level: host_log_level,
     request_headers: host_request_headers,
+    session_get: session::host::session_get,
+    session_put: session::host::session_put,
+    session_remove: session::host::session_remove,
+    session_lock: session::host::session_lock,
+    session_unlock: session::host::session_unlock,
 };

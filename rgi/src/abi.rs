@@ -29,12 +29,13 @@ pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: fields appended since major 1.0.
 ///
 /// - 1.1: [`HostApi::log_level`], [`HostApi::request_headers`], [`CreateContext::threads`].
+/// - 1.2: the session store (`HostApi::session_*`, statuses `NOT_FOUND` and `TOO_LARGE`).
 ///
 /// ```
 /// let value = rgi::abi::ABI_MINOR;
 /// # let _ = value;
 /// ```
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MINOR: u32 = 2;
 /// First field of [`Manifest`] and [`AppDescriptor`]: `"RGI-APP\0"` read as a little-endian u64.
 ///
 /// ```
@@ -349,6 +350,20 @@ pub mod status {
     /// # let _ = value;
     /// ```
     pub const UNSUPPORTED: i32 = -6;
+    /// (1.2) Nothing is stored under that key (never stored, expired or removed).
+    ///
+    /// ```
+    /// let value = rgi::abi::status::NOT_FOUND;
+    /// # let _ = value;
+    /// ```
+    pub const NOT_FOUND: i32 = -7;
+    /// (1.2) The value is larger than the store accepts.
+    ///
+    /// ```
+    /// let value = rgi::abi::status::TOO_LARGE;
+    /// # let _ = value;
+    /// ```
+    pub const TOO_LARGE: i32 = -8;
 }
 
 /// Apache log levels, as the host's `log` function takes them.
@@ -471,7 +486,44 @@ pub struct HostApi {
     /// unless passed to the app (`RGIPassAuthorization`), as in the environ.
     pub request_headers:
         unsafe extern "C" fn(req: *mut HostRequest, out: *mut *const RgiPair, out_len: *mut usize) -> RgiStatus,
+
+    // ---- 1.2: the session store. Callers check `size` first (`HostApi::has_field`). ----
+    //
+    // Records live in the host's cache (`RGISessionCache`: shared memory for every process of one
+    // Apache, or Redis/memcache for several hosts) under a key the app chooses (the session id).
+    // The functions work in every phase and every process the host runs apps in; `req` may be
+    // null (outside a request). UNSUPPORTED means the host has no session cache (logged).
+    /// (1.2) Reads the record stored under `key`: pushes it into `out` once and returns OK, or
+    /// returns NOT_FOUND.
+    pub session_get: unsafe extern "C" fn(req: *mut HostRequest, key: RgiStr, out: *mut StrSink) -> RgiStatus,
+    /// (1.2) Stores `data` under `key` for `ttl_seconds` (at least 1), replacing any record.
+    /// TOO_LARGE when the record exceeds the host's limit ([`SESSION_MAX_RECORD`]).
+    pub session_put:
+        unsafe extern "C" fn(req: *mut HostRequest, key: RgiStr, data: RgiStr, ttl_seconds: u32) -> RgiStatus,
+    /// (1.2) Removes the record stored under `key` (OK when there was none).
+    pub session_remove: unsafe extern "C" fn(req: *mut HostRequest, key: RgiStr) -> RgiStatus,
+    /// (1.2) Takes this host's lock for `key`, waiting while another request holds it. Locks
+    /// belong to the calling thread, are re-entrant, and are all released when the request ends.
+    /// They exclude requests on one host (all its processes), not across hosts.
+    pub session_lock: unsafe extern "C" fn(req: *mut HostRequest, key: RgiStr) -> RgiStatus,
+    /// (1.2) Releases one `session_lock` of `key` by this thread (STATE if it holds none).
+    pub session_unlock: unsafe extern "C" fn(req: *mut HostRequest, key: RgiStr) -> RgiStatus,
 }
+
+/// The largest record `session_put` accepts, in bytes.
+///
+/// ```
+/// assert_eq!(rgi::abi::SESSION_MAX_RECORD, 32 * 1024);
+/// ```
+pub const SESSION_MAX_RECORD: usize = 32 * 1024;
+
+/// The longest key the session functions accept, in bytes.
+///
+/// ```
+/// let value = rgi::abi::SESSION_MAX_KEY;
+/// # let _ = value;
+/// ```
+pub const SESSION_MAX_KEY: usize = 100;
 
 impl HostApi {
     /// Whether the host's table has the field that ends `end` bytes into the struct (a host of an

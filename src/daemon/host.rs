@@ -103,6 +103,8 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
     };
     // SAFETY: the instance came from this library's `create`; the handle lives for the call.
     let outcome = unsafe { call(instance.raw, (&raw mut ctx).cast()) };
+    // Whatever the app did, no session lock outlives its request.
+    crate::session::end_request();
     if !ctx.broken {
         ToApache::End { outcome }.encode(ctx.conn.out());
         let _ = ctx.conn.flush();
@@ -444,4 +446,10 @@ pub static DAEMON_HOST: HostApi = HostApi {
     add_error_header: host_add_error_header,
     log_level: host_log_level,
     request_headers: host_request_headers,
+    // The session store is shared with Apache's children (shared memory or the network).
+    session_get: crate::session::host::session_get,
+    session_put: crate::session::host::session_put,
+    session_remove: crate::session::host::session_remove,
+    session_lock: crate::session::host::session_lock,
+    session_unlock: crate::session::host::session_unlock,
 };

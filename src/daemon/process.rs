@@ -348,8 +348,12 @@ impl Daemon {
         // Apps size their thread pools by this (CreateContext.threads).
         crate::app::registry::THREADS
             .store(shared.config.threads.max(1) as usize, std::sync::atomic::Ordering::Relaxed);
-        // SAFETY: the main server of the configuration this process was forked with.
-        unsafe { import_scripts(main, &shared.config.name) };
+        // SAFETY: the main server of the configuration this process was forked with, and the
+        // process pool, which lives as long as this process.
+        unsafe {
+            crate::session::child_init((*(*main).process).pool, main);
+            import_scripts(main, &shared.config.name);
+        }
         Ok(Daemon { shared, signals, parent })
     }
 

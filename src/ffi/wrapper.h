@@ -15,6 +15,7 @@
 #include <mpm_common.h>
 #include <unixd.h>
 #include <util_filter.h>
+#include <util_mutex.h>
 #include <util_script.h>
 #include <apr_buckets.h>
 #include <apr_file_io.h>
