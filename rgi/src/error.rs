@@ -5,6 +5,10 @@ use crate::abi::status;
 /// The error type app callbacks return: any error, boxed. `?` converts every
 /// `std::error::Error + Send + Sync` into it.
 ///
+/// An error returned from [`App::call`](crate::App::call) makes the answer a 500 (logged), except
+/// the SDK's errors that are the client's fault, such as a form over its limits
+/// (`forms::FormError`), which answer with their own 4xx status.
+///
 /// ```
 /// fn parse(n: &str) -> Result<u32, rgi::Error> {
 ///     Ok(n.parse::<u32>()?)
@@ -45,6 +49,12 @@ pub enum HostError {
     /// after the request's callback returned.
     #[error("the request is not reachable from this thread (or has ended)")]
     OffThread,
+    /// Nothing is stored under that key.
+    #[error("not found in the host's store")]
+    NotFound,
+    /// The value is larger than the host accepts.
+    #[error("too large for the host")]
+    TooLarge,
     /// The library was not loaded by an RGI host.
     #[error("not running inside an RGI host")]
     NoHost,
@@ -62,7 +72,23 @@ impl HostError {
             status::BODY_ERROR => HostError::BodyError,
             status::IO => HostError::Io,
             status::UNSUPPORTED => HostError::Unsupported,
+            status::NOT_FOUND => HostError::NotFound,
+            status::TOO_LARGE => HostError::TooLarge,
             other => HostError::Other(other),
         }
     }
+}
+
+/// The response for an app error that is the client's fault, if `err` is one.
+pub(crate) fn client_error_response(
+    err: &(dyn std::error::Error + Send + Sync + 'static),
+) -> Option<crate::Response<'static>> {
+    #[cfg(feature = "forms")]
+    if let Some(e) = err.downcast_ref::<crate::forms::FormError>()
+        && e.status() < 500
+    {
+        return Some(e.response());
+    }
+    let _ = err;
+    None
 }

@@ -239,7 +239,17 @@ unsafe extern "C" fn call<T: App>(inst: Instance, req: *mut HostRequest) -> Call
     serve(req, |host| {
         // SAFETY: `inst` came from `create::<T>`.
         let app = unsafe { instance::<T>(inst) };
-        let response = app.call(crate::request::Request::new(host)).map_err(Failure::App)?;
+        let response = match app.call(crate::request::Request::new(host)) {
+            Ok(response) => response,
+            Err(err) => match crate::error::client_error_response(&*err) {
+                // The client's fault (e.g. a form over the limits): answered, not an app failure.
+                Some(response) => {
+                    host.log(abi::level::INFO, &format!("rgi: answering {}: {err}", response.status()));
+                    response
+                }
+                None => return Err(Failure::App(err)),
+            },
+        };
         Ok(response.send(host)?)
     })
 }

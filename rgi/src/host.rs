@@ -5,7 +5,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::sync::OnceLock;
 
-use crate::abi::{self, HostApi, HostRequest, RgiPair, RgiStatus, RgiStr};
+use crate::abi::{self, HostApi, HostRequest, RgiPair, RgiStatus, RgiStr, StrSink};
 use crate::error::HostError;
 
 /// The host table, set once by the entry function; valid for the life of the process.
@@ -269,6 +269,58 @@ impl RequestLink {
     }
 }
 
+/// The session functions (ABI 1.2), present when the host's table reaches them.
+#[cfg_attr(not(feature = "sessions"), allow(dead_code))]
+impl<'r> Host<'r> {
+    fn has_sessions(&self) -> Result<(), HostError> {
+        if host_has!(self.api, session_unlock) { Ok(()) } else { Err(HostError::Unsupported) }
+    }
+
+    /// The record stored under `key`, or `None`.
+    pub(crate) fn session_get(&self, key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        self.has_sessions()?;
+        unsafe extern "C" fn push(ctx: *mut std::ffi::c_void, s: RgiStr) {
+            // SAFETY: `ctx` is the Vec below, alive for the call; `s` is valid for this push.
+            unsafe { (*ctx.cast::<Vec<u8>>()).extend_from_slice(s.as_bytes()) }
+        }
+        let mut data = Vec::new();
+        let mut sink = StrSink { ctx: (&raw mut data).cast(), push };
+        // SAFETY: the table reaches the field (checked); the key and sink live for the call.
+        match unsafe { (self.api.session_get)(self.req, RgiStr::new(key.as_bytes()), &mut sink) } {
+            abi::status::NOT_FOUND => Ok(None),
+            status => check(status).map(|()| Some(data)),
+        }
+    }
+
+    /// Stores `data` under `key` for `ttl_seconds`.
+    pub(crate) fn session_put(&self, key: &str, data: &[u8], ttl_seconds: u32) -> Result<(), HostError> {
+        self.has_sessions()?;
+        // SAFETY: the table reaches the field (checked); the strings live for the call.
+        check(unsafe { (self.api.session_put)(self.req, RgiStr::new(key.as_bytes()), RgiStr::new(data), ttl_seconds) })
+    }
+
+    /// Removes the record under `key`.
+    pub(crate) fn session_remove(&self, key: &str) -> Result<(), HostError> {
+        self.has_sessions()?;
+        // SAFETY: the table reaches the field (checked); the key lives for the call.
+        check(unsafe { (self.api.session_remove)(self.req, RgiStr::new(key.as_bytes())) })
+    }
+
+    /// Takes the host's lock for `key` (blocking).
+    pub(crate) fn session_lock(&self, key: &str) -> Result<(), HostError> {
+        self.has_sessions()?;
+        // SAFETY: the table reaches the field (checked); the key lives for the call.
+        check(unsafe { (self.api.session_lock)(self.req, RgiStr::new(key.as_bytes())) })
+    }
+
+    /// Releases the host's lock for `key`.
+    pub(crate) fn session_unlock(&self, key: &str) -> Result<(), HostError> {
+        self.has_sessions()?;
+        // SAFETY: the table reaches the field (checked); the key lives for the call.
+        check(unsafe { (self.api.session_unlock)(self.req, RgiStr::new(key.as_bytes())) })
+    }
+}
+
 impl From<HostError> for io::Error {
     fn from(e: HostError) -> Self {
         let kind = match e {
@@ -278,5 +330,102 @@ impl From<HostError> for io::Error {
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    static CALLED: AtomicBool = AtomicBool::new(false);
+
+    unsafe extern "C" fn log(_: *mut HostRequest, _: u32, _: RgiStr) {}
+    unsafe extern "C" fn pairs(_: *mut HostRequest, _: *mut *const RgiPair, _: *mut usize) -> RgiStatus {
+        0
+    }
+    unsafe extern "C" fn read(_: *mut HostRequest, _: *mut u8, _: usize, _: *mut usize) -> RgiStatus {
+        0
+    }
+    unsafe extern "C" fn start(_: *mut HostRequest, _: u32, _: *const RgiPair, _: usize) -> RgiStatus {
+        0
+    }
+    unsafe extern "C" fn write(_: *mut HostRequest, _: *const u8, _: usize) -> RgiStatus {
+        0
+    }
+    unsafe extern "C" fn flush(_: *mut HostRequest) -> RgiStatus {
+        0
+    }
+    unsafe extern "C" fn file(_: *mut HostRequest, _: i32, _: u64, _: u64) -> RgiStatus {
+        0
+    }
+    unsafe extern "C" fn two(_: *mut HostRequest, _: RgiStr, _: RgiStr) -> RgiStatus {
+        0
+    }
+    unsafe extern "C" fn level(_: *mut HostRequest) -> u32 {
+        abi::level::DEBUG
+    }
+    unsafe extern "C" fn get(_: *mut HostRequest, _: RgiStr, out: *mut StrSink) -> RgiStatus {
+        CALLED.store(true, Ordering::Relaxed);
+        // SAFETY: the SDK passes a live sink.
+        unsafe { ((*out).push)((*out).ctx, RgiStr::new(b"record")) };
+        0
+    }
+    unsafe extern "C" fn put(_: *mut HostRequest, _: RgiStr, _: RgiStr, _: u32) -> RgiStatus {
+        CALLED.store(true, Ordering::Relaxed);
+        0
+    }
+    unsafe extern "C" fn one(_: *mut HostRequest, _: RgiStr) -> RgiStatus {
+        CALLED.store(true, Ordering::Relaxed);
+        abi::status::NOT_FOUND
+    }
+
+    const fn table(size: usize) -> HostApi {
+        HostApi {
+            size,
+            abi_minor: 0,
+            log,
+            environ: pairs,
+            options: pairs,
+            read_body: read,
+            start_response: start,
+            write_body: write,
+            flush,
+            send_file: file,
+            set_user: two,
+            add_error_header: two,
+            log_level: level,
+            request_headers: pairs,
+            session_get: get,
+            session_put: put,
+            session_remove: one,
+            session_lock: one,
+            session_unlock: one,
+        }
+    }
+
+    /// A host built before ABI 1.2: its table ends before the session functions.
+    static OLD_HOST: HostApi = table(std::mem::offset_of!(HostApi, session_get));
+    static NEW_HOST: HostApi = table(size_of::<HostApi>());
+
+    fn host(api: &'static HostApi) -> Host<'static> {
+        Host { api, req: std::ptr::null_mut(), _callback: PhantomData }
+    }
+
+    #[test]
+    fn an_older_host_is_never_asked_for_sessions_and_a_current_one_is() {
+        let old = host(&OLD_HOST);
+        assert_eq!(old.session_get("k"), Err(HostError::Unsupported));
+        assert_eq!(old.session_put("k", b"v", 1), Err(HostError::Unsupported));
+        assert_eq!(old.session_lock("k"), Err(HostError::Unsupported));
+        assert!(!CALLED.load(Ordering::Relaxed), "no function past the host's table was called");
+
+        let new = host(&NEW_HOST);
+        assert_eq!(new.session_get("k"), Ok(Some(b"record".to_vec())));
+        assert_eq!(new.session_remove("k"), Err(HostError::NotFound));
+        assert!(host_has!(NEW_HOST, session_unlock));
+        assert!(!host_has!(OLD_HOST, session_get));
+        assert!(host_has!(OLD_HOST, request_headers));
     }
 }

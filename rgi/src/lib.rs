@@ -43,20 +43,46 @@
 //! ```
 //!
 //! The [`abi`] module is the C contract with mod_rgi; apps never use it directly.
+//!
+//! # Optional building blocks
+//!
+//! Cargo features add what web apps need beyond the request and the response, so an app that
+//! does not use them does not build them:
+//!
+//! | feature | module | what |
+//! |---|---|---|
+//! | `cookies` | [`cookies`] | read, set (every attribute) and sign cookies |
+//! | `sessions` | [`session`] | server-side sessions in Apache's session cache (implies `cookies`) |
+//! | `forms` | [`forms`] | urlencoded and multipart forms, uploads spooled to disk, size limits |
+//! | `templates` | [`templates`] | HTML templates (MiniJinja) with auto-escaping |
+//! | `http` | `http` | apps written against the `http` crate's request and response |
+//! | `tower` | `tower` | any `tower::Service` (an axum `Router`) as an app |
+//! | `tracing` | `tracing` | a `tracing` subscriber writing to Apache's error log |
+//!
+//! `full` turns on the first four; pick what you use:
+//! `rgi = { version = "0.1", features = ["sessions", "forms"] }`.
 
 #![deny(missing_docs)]
 
 pub mod abi;
 mod app;
 pub mod auth;
+#[cfg(feature = "cookies")]
+pub mod cookies;
 mod environ;
 mod error;
 mod export;
+#[cfg(feature = "forms")]
+pub mod forms;
 mod host;
 #[cfg(feature = "http")]
 pub mod http;
 mod request;
 mod response;
+#[cfg(feature = "sessions")]
+pub mod session;
+#[cfg(feature = "templates")]
+pub mod templates;
 #[cfg(feature = "tower")]
 pub mod tower;
 #[cfg(feature = "tracing")]

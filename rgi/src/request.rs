@@ -28,6 +28,12 @@ impl<'r> Request<'r> {
         Request { host, environ: OnceCell::new(), input: Input { host, eof: false } }
     }
 
+    /// The host's handle for this request.
+    #[cfg_attr(not(feature = "sessions"), allow(dead_code))]
+    pub(crate) fn host(&self) -> Host<'r> {
+        self.host
+    }
+
     /// The environ (CGI variables and `rgi.*` keys).
     ///
     /// ```no_run
