@@ -3,7 +3,9 @@
 # Usage: scripts/setup-debian.sh [extra packages...]
 set -euo pipefail
 
-packages=(apache2 apache2-dev apache2-utils libclang-dev clang gcc curl make "$@")
+# redis-server and chromium: the session tests share sessions through Redis and drive the demo
+# in a headless browser.
+packages=(apache2 apache2-dev apache2-utils libclang-dev clang gcc curl make redis-server chromium "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

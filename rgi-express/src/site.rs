@@ -270,7 +270,8 @@ impl Site {
     }
 
     fn modules(&self, c: &mut Conf) -> Result<(), Error> {
-        let mut modules = vec!["mpm_event", "authz_core", "reqtimeout"];
+        // socache_shmcb: the shared memory apps' sessions live in (rgi::session).
+        let mut modules = vec!["mpm_event", "authz_core", "reqtimeout", "socache_shmcb"];
         if !self.url_aliases.is_empty() {
             modules.extend(["alias", "mime", "dir"]);
         }
@@ -508,6 +509,7 @@ mod tests {
             "Listen 127.0.0.1:8000",
             "PidFile \"/tmp/root/httpd.pid\"",
             "LoadModule authz_core_module \"/usr/lib/apache2/modules/mod_authz_core.so\"",
+            "LoadModule socache_shmcb_module \"/usr/lib/apache2/modules/mod_socache_shmcb.so\"",
             "LoadModule rgi_module \"/m/libmod_rgi.so\"",
             "ErrorLog \"/tmp/root/error_log\"",
             "ThreadsPerChild 5",

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod chromium;
+pub mod client;
 pub mod http;
 
 use std::fmt::Write as _;
