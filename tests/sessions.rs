@@ -152,17 +152,19 @@ fn prefork_children_share_shmcb_sessions() {
     assert!(pids.len() >= 3, "the requests ran in several children: {pids:?}");
 }
 
-/// Starts `threads` clients that each count `per_thread` times, slowly, in one session.
-fn count_concurrently(apache: &Apache, threads: usize, per_thread: usize) -> u64 {
+/// Starts `threads` clients that each count `per_thread` times, slowly, in one session, through
+/// the counters at `mounts` in turn.
+fn count_concurrently(apache: &Apache, mounts: &[&str], threads: usize, per_thread: usize) -> u64 {
     let mut client = Client::new(apache.port);
-    assert_eq!(counter(&client.get("/counter/count").text()).0, 1);
+    assert_eq!(counter(&client.get(&format!("{}/count", mounts[0])).text()).0, 1);
     let jar = client.jar.clone();
     let workers: Vec<_> = (0..threads)
-        .map(|_| {
+        .map(|t| {
             let mut c = Client { port: apache.port, jar: jar.clone() };
+            let mounts: Vec<String> = mounts.iter().map(|m| m.to_string()).collect();
             std::thread::spawn(move || {
-                for _ in 0..per_thread {
-                    let r = c.get("/counter/slow-count?ms=25");
+                for i in 0..per_thread {
+                    let r = c.get(&format!("{}/slow-count?ms=25", mounts[(t + i) % mounts.len()]));
                     assert_eq!(r.status, 200, "{}", r.text());
                 }
             })
@@ -171,16 +173,34 @@ fn count_concurrently(apache: &Apache, threads: usize, per_thread: usize) -> u64
     for w in workers {
         w.join().unwrap();
     }
-    counter(&client.get("/counter/peek").text()).0
+    counter(&client.get(&format!("{}/peek", mounts[0])).text()).0
 }
 
 #[test]
 fn concurrent_writes_to_one_session_are_not_lost() {
     for mpm in [Mpm::Event, Mpm::Prefork] {
         let apache = Apache::start(sessions_config("").mpm(mpm));
-        let total = count_concurrently(&apache, 4, 5);
+        let total = count_concurrently(&apache, &["/counter"], 4, 5);
         assert_eq!(total, 1 + 4 * 5, "{mpm:?}: every count survives");
     }
+}
+
+#[test]
+fn daemon_processes_share_sessions_with_apache_children() {
+    let apache = Apache::start(sessions_config(&format!(
+        "RGIDaemonProcess counters processes=2 threads=4\n\
+         RGIScriptAlias /daemon-counter {} process-group=counters",
+        example("session_counter").display()
+    )));
+    let mut client = Client::new(apache.port);
+    let (_, _, child) = counter(&client.get("/counter/count").text());
+    let (visits, new, daemon) = counter(&client.get("/daemon-counter/count").text());
+    assert_eq!((visits, new), (2, false), "the daemon process knows the session");
+    assert_ne!(child, daemon, "served by a daemon process");
+    assert_eq!(counter(&client.get("/counter/count").text()).0, 3, "and the child sees its save");
+    // Concurrent writes through both kinds of process, one set of session locks for all.
+    let total = count_concurrently(&apache, &["/daemon-counter", "/counter"], 4, 5);
+    assert_eq!(total, 1 + 4 * 5);
 }
 
 #[test]
