@@ -59,6 +59,11 @@ fn malformed(why: &str) -> FormError {
 }
 
 /// Whether `boundary` is valid per RFC 2046 (1 to 70 characters of its set, no trailing space).
+///
+/// ```
+/// assert!(rgi::forms::valid_boundary("----WebKitFormBoundary7MA4YWxkTrZu0gW"));
+/// assert!(!rgi::forms::valid_boundary("no;semicolons"));
+/// ```
 pub fn valid_boundary(boundary: &str) -> bool {
     (1..=70).contains(&boundary.len())
         && !boundary.ends_with(' ')
