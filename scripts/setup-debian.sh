@@ -3,9 +3,9 @@
 # Usage: scripts/setup-debian.sh [extra packages...]
 set -euo pipefail
 
-# redis-server and chromium: the session tests share sessions through Redis and drive the demo
-# in a headless browser.
-packages=(apache2 apache2-dev apache2-utils libclang-dev clang gcc curl make redis-server chromium "$@")
+# redis-server, memcached and chromium: the session tests share sessions through Redis and
+# memcache and drive the demo in a headless browser.
+packages=(apache2 apache2-dev apache2-utils libclang-dev clang gcc curl make redis-server memcached chromium "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -233,70 +233,102 @@ fn bad_session_directives_fail_configtest() {
     assert!(ok, "{output}");
 }
 
-/// Debian's redis-server on a free loopback port, stopped on drop.
-struct Redis {
+/// A session store server from Debian (redis-server or memcached) on a free loopback port,
+/// stopped on drop.
+struct StoreServer {
     port: u16,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
-impl Redis {
-    fn start() -> Redis {
+impl StoreServer {
+    fn redis() -> StoreServer {
+        Self::start("/usr/bin/redis-server", "redis-server", |port, dir| {
+            let mut args: Vec<String> = ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", ""]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            args.extend(["--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"].map(String::from));
+            args.extend(["--dir".to_string(), dir.display().to_string()]);
+            args
+        })
+    }
+
+    fn memcached() -> StoreServer {
+        Self::start("/usr/bin/memcached", "memcached", |port, _| {
+            // -U 0: no UDP; -u: the user to run as when started as root.
+            ["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-u", "nobody", "-m", "16"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        })
+    }
+
+    fn start(binary: &str, package: &str, args: impl Fn(u16, &std::path::Path) -> Vec<String>) -> StoreServer {
         assert!(
-            std::path::Path::new("/usr/bin/redis-server").exists(),
-            "/usr/bin/redis-server is missing: install Debian's redis-server (scripts/setup-debian.sh does)"
+            std::path::Path::new(binary).exists(),
+            "{binary} is missing: install Debian's {package} (scripts/setup-debian.sh does)"
         );
         let dir = tempfile::tempdir().unwrap();
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut child = Command::new("/usr/bin/redis-server")
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-                .args(["--protected-mode", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir.path())
+            let mut child = Command::new(binary)
+                .args(args(port, dir.path()))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .process_group(0)
                 .spawn()
-                .expect("start redis-server");
+                .unwrap_or_else(|e| panic!("start {binary}: {e}"));
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Redis { port, child, _dir: dir };
+                    return StoreServer { port, child, _dir: dir };
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = child.kill();
             let _ = child.wait();
         }
-        panic!("redis-server did not start");
+        panic!("{binary} did not start");
     }
 }
 
-impl Drop for Redis {
+impl Drop for StoreServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-#[test]
-fn two_apaches_share_sessions_through_redis() {
-    let redis = Redis::start();
-    let config = || sessions_config(&format!("RGISessionCache redis:127.0.0.1:{}", redis.port)).module("socache_redis");
+/// Two Apaches with `RGISessionCache PROVIDER:127.0.0.1:PORT` recognise each other's sessions.
+fn two_apaches_share_sessions(provider: &str, server: &StoreServer) {
+    let config = || {
+        sessions_config(&format!("RGISessionCache {provider}:127.0.0.1:{}", server.port))
+            .module(&format!("socache_{provider}"))
+    };
     let (a, b) = (Apache::start(config()), Apache::start(config()));
     let mut client = Client::new(a.port);
     let on_a = counter(&client.get("/counter/count").text());
-    assert_eq!((on_a.0, on_a.1), (1, true));
+    assert_eq!((on_a.0, on_a.1), (1, true), "{provider}");
     client.port = b.port;
     let on_b = counter(&client.get("/counter/count").text());
-    assert_eq!((on_b.0, on_b.1), (2, false), "the second Apache knows the session");
+    assert_eq!((on_b.0, on_b.1), (2, false), "{provider}: the second Apache knows the session");
     client.port = a.port;
-    assert_eq!(counter(&client.get("/counter/count").text()).0, 3, "and the first sees its save");
+    assert_eq!(counter(&client.get("/counter/count").text()).0, 3, "{provider}: and the first sees its save");
     client.get("/counter/logout");
     client.port = b.port;
     let after = counter(&client.get("/counter/peek").text());
-    assert_eq!((after.0, after.1), (0, true), "a logout on one Apache ends the session on both");
+    assert_eq!((after.0, after.1), (0, true), "{provider}: a logout on one Apache ends the session on both");
+}
+
+#[test]
+fn two_apaches_share_sessions_through_redis() {
+    two_apaches_share_sessions("redis", &StoreServer::redis());
+}
+
+#[test]
+fn two_apaches_share_sessions_through_memcache() {
+    two_apaches_share_sessions("memcache", &StoreServer::memcached());
 }
 
 #[test]
@@ -431,7 +463,7 @@ fn forms_over_their_limits_answer_413_and_400() {
 
 #[test]
 fn sessions_work_across_a_graceful_restart() {
-    let redis = Redis::start();
+    let redis = StoreServer::redis();
     for (name, config) in [
         ("shmcb", sessions_config("")),
         ("redis", sessions_config(&format!("RGISessionCache redis:127.0.0.1:{}", redis.port)).module("socache_redis")),
