@@ -6,7 +6,8 @@
 //! interleaved (A B C … A B C …) after a warm-up, and each figure is the median over the rounds:
 //! wrk's requests per second and the servers' CPU time per request (utime + stime of every
 //! process of the server, daemon processes and the proxy's backend included). Instructions per
-//! request come from callgrind over `apache2 -X`; memory from an Apache child's RSS.
+//! request come from callgrind (over `apache2 -X`, or over the whole server in daemon mode);
+//! memory from an Apache child's RSS after 10k and 1M requests.
 
 mod callgrind;
 mod client;
@@ -338,6 +339,7 @@ fn run(o: &Options) -> io::Result<Report> {
             o.warmup
         ),
         sections: Vec::new(),
+        callgrind_workloads: Vec::new(),
         callgrind: Vec::new(),
         memory: None,
     };
@@ -434,15 +436,16 @@ fn run(o: &Options) -> io::Result<Report> {
         let (peers, paths): (&[Peer], &[&str]) = if o.smoke {
             (&[Peer::C, Peer::RgiEmbedded], &["/hello"])
         } else {
-            (&[Peer::C, Peer::RgiEmbedded, Peer::RgiDaemon], &["/hello", "/environ"])
+            (&[Peer::C, Peer::RgiEmbedded, Peer::RgiDaemon], &["/hello", "/environ", "/blob"])
         };
+        report.callgrind_workloads = paths.iter().map(|p| p.trim_start_matches('/').to_string()).collect();
         for &peer in peers.iter().filter(|p| running_peers.contains(p)) {
-            let mut counts = [f64::NAN; 2];
-            for (count, path) in counts.iter_mut().zip(paths) {
+            let mut counts = Vec::new();
+            for path in paths {
                 eprintln!("callgrind: {} {path} ({n1} and {n2} requests)", peer.name());
-                *count = callgrind::per_request(peer, &setup, path, n1, n2)?;
+                counts.push(callgrind::per_request(peer, &setup, path, n1, n2)?);
             }
-            report.callgrind.push((peer.name().to_string(), counts[0], counts[1]));
+            report.callgrind.push((peer.name().to_string(), counts));
         }
     }
 
