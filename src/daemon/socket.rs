@@ -143,6 +143,8 @@ const MAX_PENDING_FILES: usize = 4;
 
 /// The read buffer a connection starts with; `read_frame` grows it to whatever a frame needs.
 const FIRST_READ_BUFFER: usize = 16 * 1024;
+/// The most buffered bytes of an incomplete frame moved to the front of the read buffer.
+const MOVED_PARTIAL_FRAME: usize = 4 * 1024;
 /// Read buffers grown past this (large body frames) are not kept for the thread's next connection.
 const KEPT_READ_BUFFER: usize = 256 * 1024;
 
@@ -210,13 +212,21 @@ impl Conn {
                 return Ok((kind, &self.rbuf[payload]));
             }
             let needed = protocol::needed(buffered);
-            if self.start > 0 {
+            if self.start == self.end {
+                (self.start, self.end) = (0, 0);
+            } else if self.start + needed > self.rbuf.len()
+                && (self.end - self.start <= MOVED_PARTIAL_FRAME || self.start >= self.rbuf.len() / 2)
+            {
+                // A partial frame that would not fit where it is moves to the front when it is
+                // small, or when more than half the buffer is spent (so a stream of frames keeps
+                // the buffer within twice a frame); otherwise the buffer grows (moving a large
+                // partial body chunk after every response head cost a copy of it).
                 self.rbuf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
             }
-            if self.rbuf.len() < needed {
-                self.rbuf.resize(needed, 0);
+            if self.rbuf.len() < self.start + needed {
+                self.rbuf.resize(self.start + needed, 0);
             }
             self.wait_readable(deadline)?;
             let n = self.receive()?;
@@ -402,6 +412,42 @@ mod tests {
         assert!(receiver.take_file().is_none());
         t.join().unwrap();
         assert!(matches!(receiver.read_frame(None), Err(ConnError::Closed)));
+    }
+
+    #[test]
+    fn a_stream_of_body_frames_keeps_the_read_buffer_within_twice_a_frame() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut receiver = Conn::new(b);
+        let bound = receiver.rbuf.len().max(2 * (64 * 1024 + FRAME_HEADER) + FIRST_READ_BUFFER);
+        let t = std::thread::spawn(move || {
+            let mut sender = Conn::new(a);
+            ToApache::Head { status: 200, headers: vec![] }.encode(sender.out());
+            let chunk = vec![1u8; 64 * 1024];
+            for _ in 0..200 {
+                sender.send_body(false, &chunk).unwrap();
+            }
+            ToApache::End { outcome: 0 }.encode(sender.out());
+            sender.flush().unwrap();
+        });
+        let mut bodies = 0;
+        loop {
+            let (kind, payload) = receiver.read_frame(None).unwrap();
+            match ToApache::decode(kind, payload).unwrap() {
+                ToApache::Body(data) => {
+                    assert_eq!(data.len(), 64 * 1024);
+                    bodies += 1;
+                }
+                ToApache::End { .. } => break,
+                _ => {}
+            }
+            assert!(
+                receiver.rbuf.len() <= 2 * (64 * 1024 + FRAME_HEADER) + FIRST_READ_BUFFER,
+                "{}",
+                receiver.rbuf.len()
+            );
+        }
+        assert_eq!(bodies, 200);
+        t.join().unwrap();
     }
 
     #[test]
