@@ -324,9 +324,32 @@ pub(crate) unsafe extern "C" fn host_send_file(req: *mut HostRequest, fd: i32, o
     })
 }
 
-unsafe extern "C" fn close_file(data: *mut c_void) -> sys::apr_status_t {
-    // SAFETY: registered below with the apr_file_t we made; closed once, by this cleanup.
-    unsafe { sys::apr_file_close(data.cast()) }
+/// A duplicate of the app's `fd` as an `apr_file_t` that `pool` closes. It must be a file APR
+/// owns (made by `apr_file_dup`, not wrapped by `apr_os_file_put`): when a slow client makes
+/// Apache set the file bucket aside for write completion, APR moves the file and its cleanup to
+/// the connection's pool, and only a file with APR's own cleanup is closed there.
+unsafe fn owned_copy(fd: i32, pool: *mut sys::apr_pool_t) -> Result<*mut sys::apr_file_t, i32> {
+    // SAFETY: `fd` is open for the duration of the call (the caller's contract); the wrapper is
+    // marked NOCLEANUP by APR, so it never closes the app's descriptor.
+    unsafe {
+        let mut borrowed: *mut sys::apr_file_t = std::ptr::null_mut();
+        let mut os_fd: sys::apr_os_file_t = fd;
+        let flags = sys::APR_FOPEN_READ | sys::APR_FOPEN_SENDFILE_ENABLED;
+        let rv = sys::apr_os_file_put(&mut borrowed, &mut os_fd, flags as sys::apr_int32_t, pool);
+        if rv != 0 {
+            return Err(rv as i32);
+        }
+        let mut file: *mut sys::apr_file_t = std::ptr::null_mut();
+        let rv = sys::apr_file_dup(&mut file, borrowed, pool);
+        if rv != 0 {
+            return Err(rv as i32);
+        }
+        // apr_file_dup leaves the copy inheritable; nothing Apache's children exec may get it.
+        let mut copy: sys::apr_os_file_t = -1;
+        sys::apr_os_file_get(&mut copy, file);
+        libc::fcntl(copy, libc::F_SETFD, libc::FD_CLOEXEC);
+        Ok(file)
+    }
 }
 
 /// Sends `len` bytes of `fd` from `offset` as the whole body, as Apache's own file handler does:
@@ -351,18 +374,14 @@ unsafe fn send_file(out: &mut Output, fd: i32, offset: u64, len: u64) -> Result<
         {
             return Err(format!("the app's Content-Length {declared} does not match the {len} bytes sent"));
         }
-        let dup = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0);
-        if dup < 0 {
-            return Err(format!("cannot duplicate the file descriptor: {}", std::io::Error::last_os_error()));
-        }
-        let mut file: *mut sys::apr_file_t = std::ptr::null_mut();
-        let mut os_fd: sys::apr_os_file_t = dup;
-        if sys::apr_os_file_put(&mut file, &mut os_fd, sys::APR_FOPEN_READ | sys::APR_FOPEN_SENDFILE_ENABLED, pool) != 0
-        {
-            libc::close(dup);
-            return Ok(status::IO);
-        }
-        sys::apr_pool_cleanup_register(pool, file.cast(), Some(close_file), Some(sys::apr_pool_cleanup_null));
+        let file = match owned_copy(fd, pool) {
+            Ok(file) => file,
+            Err(status) => {
+                let why = std::io::Error::from_raw_os_error(status);
+                crate::request::log_request(r, sys::APLOG_ERR, &format!("cannot duplicate the app's file: {why}"));
+                return Ok(status::IO);
+            }
+        };
 
         out.declared_length = Some(len);
         out.written = len;
