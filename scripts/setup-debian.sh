@@ -4,8 +4,8 @@
 set -euo pipefail
 
 # redis-server, memcached and chromium: the session tests share sessions through Redis and
-# memcache and drive the demo in a headless browser.
-packages=(apache2 apache2-dev apache2-utils libclang-dev clang gcc curl make redis-server memcached chromium "$@")
+# memcache and drive the demo in a headless browser; wrk loads the server in the fault tests.
+packages=(apache2 apache2-dev apache2-utils libclang-dev clang gcc curl make redis-server memcached chromium wrk "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -137,3 +137,23 @@ pub fn dechunk(mut data: &[u8]) -> (Vec<u8>, bool, usize) {
         data = &data[size + 2..];
     }
 }
+
+/// Reads one response from a connection that stays open (keep-alive): reads until the response
+/// is complete, not until the connection closes.
+pub fn read_response(s: &mut TcpStream, head_request: bool) -> Result<Response, String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        if let Ok((r, _)) = parse_one(&buf, head_request) {
+            let sized = r.header("Content-Length").is_some() || r.header("Transfer-Encoding").is_some();
+            if r.complete && (sized || head_request || r.status == 204 || r.status == 304) {
+                return Ok(r);
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => return parse(&buf, head_request).map_err(|e| format!("closed early: {e}")),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(format!("read failed: {e} after {} bytes", buf.len())),
+        }
+    }
+}

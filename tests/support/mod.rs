@@ -7,6 +7,8 @@
 pub mod chromium;
 pub mod client;
 pub mod http;
+pub mod procs;
+pub mod wrk;
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -25,7 +27,12 @@ pub const APACHE: &str = "/usr/sbin/apache2";
 pub const MODULES: &str = "/usr/lib/apache2/modules";
 
 /// The workspace's release artifacts (built once per test binary unless RGI_SKIP_BUILD is set).
+/// `RGI_ARTIFACTS=DIR` serves the module and examples from DIR instead, unbuilt (scripts/asan.sh
+/// points it at an instrumented build).
 pub fn artifacts() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RGI_ARTIFACTS") {
+        return PathBuf::from(dir);
+    }
     static BUILD: Once = Once::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
@@ -61,8 +68,8 @@ pub enum Mpm {
 }
 
 impl Mpm {
-    fn directives(self) -> String {
-        let (name, settings) = match self {
+    fn directives(self, settings: Option<&str>) -> String {
+        let (name, settings_default) = match self {
             Mpm::Event => (
                 "event",
                 "StartServers 1\nServerLimit 2\nThreadsPerChild 8\nMaxRequestWorkers 16\nMinSpareThreads 1\nMaxSpareThreads 16\nThreadLimit 8\n",
@@ -76,6 +83,7 @@ impl Mpm {
                 "StartServers 2\nMinSpareServers 1\nMaxSpareServers 4\nServerLimit 8\nMaxRequestWorkers 8\n",
             ),
         };
+        let settings = settings.unwrap_or(settings_default);
         format!("LoadModule mpm_{name}_module {MODULES}/mod_mpm_{name}.so\n{settings}")
     }
 }
@@ -89,15 +97,29 @@ pub struct Config {
     /// root) are replaced.
     pub body: String,
     pub log_level: String,
+    /// The MPM's capacity directives, replacing the small defaults.
+    pub mpm_settings: Option<String>,
 }
 
 impl Config {
     pub fn new(body: impl Into<String>) -> Self {
-        Config { mpm: Mpm::Event, modules: Vec::new(), body: body.into(), log_level: "info rgi:debug".into() }
+        Config {
+            mpm: Mpm::Event,
+            modules: Vec::new(),
+            body: body.into(),
+            log_level: "info rgi:debug".into(),
+            mpm_settings: None,
+        }
     }
 
     pub fn mpm(mut self, mpm: Mpm) -> Self {
         self.mpm = mpm;
+        self
+    }
+
+    /// Replaces the MPM's capacity directives (`StartServers`, `ServerLimit`, …).
+    pub fn mpm_settings(mut self, settings: &str) -> Self {
+        self.mpm_settings = Some(settings.into());
         self
     }
 
@@ -113,7 +135,7 @@ impl Config {
         let _ = writeln!(conf, "PidFile {root_s}/httpd.pid\nDefaultRuntimeDir {root_s}\nErrorLog {root_s}/error.log");
         let _ =
             writeln!(conf, "LogLevel {}\nTimeout 30\nKeepAliveTimeout 2\nGracefulShutdownTimeout 5", self.log_level);
-        conf.push_str(&self.mpm.directives());
+        conf.push_str(&self.mpm.directives(self.mpm_settings.as_deref()));
         let mut modules = vec!["authz_core".to_string()];
         modules.extend(self.modules.iter().cloned());
         modules.dedup();
@@ -216,6 +238,21 @@ fn server_root() -> tempfile::TempDir {
     dir
 }
 
+/// Apache's whole environment: PATH, and for an instrumented build (scripts/asan.sh) the sanitizer
+/// runtime to preload (`RGI_APACHE_LD_PRELOAD`) and its options.
+fn apache_env() -> Vec<(String, String)> {
+    let mut env = vec![("PATH".to_string(), "/usr/sbin:/usr/bin:/bin".to_string())];
+    if let Ok(preload) = std::env::var("RGI_APACHE_LD_PRELOAD") {
+        env.push(("LD_PRELOAD".into(), preload));
+    }
+    for name in ["ASAN_OPTIONS", "LSAN_OPTIONS"] {
+        if let Ok(value) = std::env::var(name) {
+            env.push((name.into(), value));
+        }
+    }
+    env
+}
+
 /// Runs `apache2 -t` on a configuration; returns (success, output).
 pub fn configtest(config: &Config) -> (bool, String) {
     let root = server_root();
@@ -226,7 +263,7 @@ pub fn configtest(config: &Config) -> (bool, String) {
         .args(["-t", "-f"])
         .arg(&path)
         .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/bin")
+        .envs(apache_env())
         .output()
         .expect("run apache2 -t");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -261,7 +298,7 @@ impl Apache {
             .arg(self.root.path().join("httpd.conf"))
             .arg("-DFOREGROUND")
             .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/bin")
+            .envs(apache_env())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -301,6 +338,19 @@ impl Apache {
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill with our own running child's pid (never 0, which would be our group).
         unsafe { libc::kill(self.pid() as i32, sig) };
+    }
+
+    /// Sends `sig` (SIGUSR1 = graceful, SIGHUP = restart) and waits until the parent has read its
+    /// configuration again and is starting the new generation of children.
+    pub fn restart(&self, sig: i32) {
+        let done = |log: &str| log.matches("resuming normal operations").count();
+        let before = done(&self.error_log());
+        self.signal(sig);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while done(&self.error_log()) <= before {
+            assert!(Instant::now() < deadline, "no restart after signal {sig}:\n{}", self.error_log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The server's error log so far.
