@@ -47,3 +47,41 @@ fn uri_mapping_corpus() {
         }
     }
 }
+
+#[test]
+fn daemon_to_daemon_corpus() {
+    corpus("daemon_to_daemon").iter().for_each(|d| checks::daemon_to_daemon(d));
+}
+
+#[test]
+fn daemon_to_apache_corpus() {
+    corpus("daemon_to_apache").iter().for_each(|d| checks::daemon_to_apache(d));
+}
+
+#[test]
+fn multipart_corpus() {
+    corpus("multipart").iter().for_each(|d| checks::multipart(d));
+}
+
+#[test]
+fn multipart_roundtrip_corpus() {
+    for data in corpus("multipart_roundtrip") {
+        if let Some((parts, sizes)) = decode::<(Vec<(String, Option<String>, Vec<u8>)>, Vec<u8>)>(&data) {
+            checks::multipart_roundtrip(&parts, &sizes);
+        }
+    }
+}
+
+#[test]
+fn urlencoded_corpus() {
+    corpus("urlencoded").iter().for_each(|d| checks::urlencoded(d));
+}
+
+#[test]
+fn cookies_corpus() {
+    for data in corpus("cookies") {
+        if let Some((header, secret, name, value)) = decode::<(String, Vec<u8>, String, String)>(&data) {
+            checks::cookies(&header, &secret, &name, &value);
+        }
+    }
+}

@@ -7,16 +7,16 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 
 use support::http::{connect, parse, parse_one};
-use support::{Apache, Config, example};
+use support::{Apache, Config, Mode, example};
 
-/// The apps every case can reach.
-fn config(extra: &str) -> Config {
+/// The apps every case can reach, served in `mode`.
+fn config(mode: Mode, extra: &str) -> Config {
     let mut body = String::new();
     for name in ["hello", "environ", "echo", "stream", "misbehave", "panic"] {
         body.push_str(&format!("RGIScriptAlias /{name} {}\n", example(name).display()));
     }
     body.push_str(extra);
-    Config::new(body)
+    mode.config(body)
 }
 
 /// Sends `raw`, optionally half-closing, and returns everything the server sent.
@@ -143,9 +143,8 @@ fn status_cases() -> Vec<(&'static str, Vec<u8>, u16)> {
     ]
 }
 
-#[test]
-fn malformed_requests_get_the_right_4xx() {
-    let apache = Apache::start(config(""));
+fn malformed_requests_get_the_right_4xx(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     let cases = status_cases();
     assert!(cases.len() >= 20);
     for (name, raw, expected) in cases {
@@ -156,18 +155,16 @@ fn malformed_requests_get_the_right_4xx() {
     assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
 }
 
-#[test]
-fn content_length_with_transfer_encoding_uses_the_chunks_and_closes() {
-    let apache = Apache::start(config(""));
+fn content_length_with_transfer_encoding_uses_the_chunks_and_closes(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     let raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
     let r = parse(&exchange(&apache, raw, false), false).unwrap();
     assert_eq!((r.status, r.text().as_str()), (200, "abc"));
     assert_eq!(r.header("Connection"), Some("close"), "a smuggling attempt must not keep the connection");
 }
 
-#[test]
-fn truncated_bodies_are_answered_400() {
-    let apache = Apache::start(config(""));
+fn truncated_bodies_are_answered_400(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     let fixed = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\nabc";
     let chunked = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n10\r\nabc";
     for raw in [&fixed[..], &chunked[..]] {
@@ -177,9 +174,8 @@ fn truncated_bodies_are_answered_400() {
     }
 }
 
-#[test]
-fn pipelined_and_byte_by_byte_requests() {
-    let apache = Apache::start(config(""));
+fn pipelined_and_byte_by_byte_requests(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     let two =
         b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /environ/second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     let out = exchange(&apache, two, false);
@@ -198,9 +194,8 @@ fn pipelined_and_byte_by_byte_requests() {
     assert_eq!(parse(&out, false).unwrap().text(), "slow!");
 }
 
-#[test]
-fn slow_bodies_time_out_with_408() {
-    let config = config("RequestReadTimeout header=5 body=1\n").module("reqtimeout");
+fn slow_bodies_time_out_with_408(mode: Mode) {
+    let config = config(mode, "RequestReadTimeout header=5 body=1\n").module("reqtimeout");
     let apache = Apache::start(config);
     let mut s = connect(apache.port);
     s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\nab").unwrap();
@@ -209,9 +204,8 @@ fn slow_bodies_time_out_with_408() {
     assert_eq!(parse(&out, false).unwrap().status, 408);
 }
 
-#[test]
-fn expect_100_continue_without_a_body() {
-    let apache = Apache::start(config(""));
+fn expect_100_continue_without_a_body(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     let raw =
         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n";
     let out = exchange(&apache, raw, false);
@@ -220,9 +214,8 @@ fn expect_100_continue_without_a_body() {
     assert!(!String::from_utf8_lossy(&out).contains("100 Continue"), "no 100 when no body is read");
 }
 
-#[test]
-fn paths_are_normalised_before_the_app_sees_them() {
-    let apache = Apache::start(config(""));
+fn paths_are_normalised_before_the_app_sees_them(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     let env = |target: &str| {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         parse(&exchange(&apache, raw.as_bytes(), false), false).unwrap()
@@ -240,26 +233,72 @@ fn paths_are_normalised_before_the_app_sees_them() {
     );
 }
 
-#[test]
-fn encoded_slashes_follow_allow_encoded_slashes() {
-    let on = Apache::start(config("AllowEncodedSlashes On\n"));
+fn encoded_slashes_follow_allow_encoded_slashes(mode: Mode) {
+    let on = Apache::start(config(mode, "AllowEncodedSlashes On\n"));
     assert_eq!(on.get("/environ/a%2Fb").environ()["PATH_INFO"], "/a/b");
-    let nodecode = Apache::start(config("AllowEncodedSlashes NoDecode\n"));
+    let nodecode = Apache::start(config(mode, "AllowEncodedSlashes NoDecode\n"));
     let e = nodecode.get("/environ/a%2Fb").environ();
     assert_eq!(e["PATH_INFO"], "/a%2Fb");
 }
 
-#[test]
-fn http_1_0_without_host_is_served() {
-    let apache = Apache::start(config(""));
+fn http_1_0_without_host_is_served(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     let r = parse(&exchange(&apache, b"GET /environ HTTP/1.0\r\n\r\n", false), false).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.environ()["SERVER_PROTOCOL"], "HTTP/1.0");
+    assert_eq!(r.environ()["rgi.process_group"], mode.process_group(), "served in the mode under test");
 }
 
-#[test]
-fn obs_fold_reaches_the_app_unfolded() {
-    let apache = Apache::start(config(""));
+fn the_largest_head_apache_accepts_reaches_the_app_whole(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
+    // 90 headers of 8 KB: under LimitRequestFields (100) and LimitRequestFieldSize (8190).
+    let value = |i: usize| -> String { (0..8000).map(|j| (b'a' + ((i + j) % 26) as u8) as char).collect() };
+    let mut raw = b"GET /environ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".to_vec();
+    for i in 0..90 {
+        raw.extend_from_slice(format!("X-Big-{i}: {}\r\n", value(i)).as_bytes());
+    }
+    raw.extend_from_slice(b"\r\n");
+    let r = parse(&exchange(&apache, &raw, false), false).unwrap();
+    assert_eq!(r.status, 200);
+    let env = r.environ();
+    for i in 0..90 {
+        assert_eq!(env[&format!("HTTP_X_BIG_{i}")], value(i), "header {i}");
+    }
+}
+
+fn one_byte_chunks_and_trailers_arrive_as_the_body(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
+    let body: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let mut raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for b in &body {
+        raw.extend_from_slice(b"1;ext=v\r\n");
+        raw.push(*b);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\nX-Trailer: t\r\n\r\n");
+    let r = parse(&exchange(&apache, &raw, false), false).unwrap();
+    assert_eq!((r.status, r.complete), (200, true));
+    assert_eq!(r.body, body);
+}
+
+fn a_pipelined_body_never_leaks_into_the_next_request(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
+    // The first body looks like a request line; it must stay the first request's body.
+    let smuggled = "GET /environ/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    let raw = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{smuggled}GET /environ/second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        smuggled.len()
+    );
+    let out = exchange(&apache, raw.as_bytes(), false);
+    let (first, used) = parse_one(&out, false).unwrap();
+    assert_eq!(first.text(), smuggled);
+    let second = parse(&out[used..], false).unwrap();
+    assert_eq!(second.environ()["PATH_INFO"], "/second");
+    assert!(!String::from_utf8_lossy(&out).contains("PATH_INFO=/smuggled"));
+}
+
+fn obs_fold_reaches_the_app_unfolded(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     let raw = b"GET /environ HTTP/1.1\r\nHost: x\r\nX-Fold: a\r\n b\r\nConnection: close\r\n\r\n";
     let r = parse(&exchange(&apache, raw, false), false).unwrap();
     assert_eq!(r.status, 200);
@@ -270,9 +309,8 @@ fn obs_fold_reaches_the_app_unfolded() {
     );
 }
 
-#[test]
-fn clients_cannot_smuggle_identity_or_proxies() {
-    let apache = Apache::start(config(""));
+fn clients_cannot_smuggle_identity_or_proxies(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     let raw =
         b"GET /environ HTTP/1.1\r\nHost: x\r\nRemote-User: admin\r\nRemote_User: admin\r\nX-Remote-User: admin\r\n\
 REMOTE_USER: admin\r\nAuth-Type: Basic\r\nAuth_Type: Basic\r\nAuthorization: Basic YWRtaW46YWRtaW4=\r\n\
@@ -294,18 +332,16 @@ Proxy: http://evil:8080\r\nProxy-Authorization: Basic eA==\r\nHTTP_PROXY: x\r\nC
     assert_eq!(e.keys().filter(|k| k.contains("REMOTE_USER")).count(), 2, "only the HTTP_ spellings: {e:?}");
 }
 
-#[test]
-fn pass_authorization_on_passes_it() {
-    let apache = Apache::start(config("<Location /environ>\n RGIPassAuthorization On\n</Location>\n"));
+fn pass_authorization_on_passes_it(mode: Mode) {
+    let apache = Apache::start(config(mode, "<Location /environ>\n RGIPassAuthorization On\n</Location>\n"));
     let raw = b"GET /environ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k3n\r\nConnection: close\r\n\r\n";
     let e = parse(&exchange(&apache, raw, false), false).unwrap().environ();
     assert_eq!(e["HTTP_AUTHORIZATION"], "Bearer t0k3n");
     assert!(!e.contains_key("REMOTE_USER"));
 }
 
-#[test]
-fn app_mistakes_never_reach_the_client() {
-    let apache = Apache::start(config(""));
+fn app_mistakes_never_reach_the_client(mode: Mode) {
+    let apache = Apache::start(config(mode, ""));
     for (case, status) in [
         ("crlf-value", 500),
         ("lf-value", 500),
@@ -338,7 +374,7 @@ fn app_mistakes_never_reach_the_client() {
 }
 
 /// A server whose /download sends a 1 MiB file of known bytes.
-fn download_server() -> (Apache, Vec<u8>, tempfile::TempDir) {
+fn download_server(mode: Mode) -> (Apache, Vec<u8>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("file.bin");
     let data: Vec<u8> = (0..1_048_576u32).map(|i| (i.wrapping_mul(31) >> 3) as u8).collect();
@@ -349,12 +385,11 @@ fn download_server() -> (Apache, Vec<u8>, tempfile::TempDir) {
         example("download").display(),
         path.display()
     );
-    (Apache::start(config(&extra)), data, dir)
+    (Apache::start(config(mode, &extra)), data, dir)
 }
 
-#[test]
-fn range_requests_on_file_responses() {
-    let (apache, data, _dir) = download_server();
+fn range_requests_on_file_responses(mode: Mode) {
+    let (apache, data, _dir) = download_server(mode);
     let ask = |range: &str| {
         let raw = format!("GET /download HTTP/1.1\r\nHost: x\r\nRange: {range}\r\nConnection: close\r\n\r\n");
         parse(&exchange(&apache, raw.as_bytes(), false), false).unwrap()
@@ -376,9 +411,8 @@ fn range_requests_on_file_responses() {
     assert_eq!(ask("chars=0-1").status, 200);
 }
 
-#[test]
-fn head_and_conditional_requests_on_file_responses() {
-    let (apache, data, _dir) = download_server();
+fn head_and_conditional_requests_on_file_responses(mode: Mode) {
+    let (apache, data, _dir) = download_server(mode);
     let head =
         parse(&exchange(&apache, b"HEAD /download HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false), true)
             .unwrap();
@@ -396,9 +430,8 @@ fn head_and_conditional_requests_on_file_responses() {
     assert_eq!(ask("If-Unmodified-Since: Sat, 01 Jan 2000 00:00:00 GMT".into()), 412);
 }
 
-#[test]
-fn clients_aborting_downloads_cost_nothing() {
-    let (apache, data, _dir) = download_server();
+fn clients_aborting_downloads_cost_nothing(mode: Mode) {
+    let (apache, data, _dir) = download_server(mode);
     for _ in 0..20 {
         let mut s = connect(apache.port);
         s.write_all(b"GET /download HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -411,3 +444,26 @@ fn clients_aborting_downloads_cost_nothing() {
     let log = apache.error_log();
     assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
 }
+
+// Every case above runs twice: apps in Apache's children, and apps in a daemon process group.
+crate::in_both_modes!(
+    malformed_requests_get_the_right_4xx,
+    content_length_with_transfer_encoding_uses_the_chunks_and_closes,
+    truncated_bodies_are_answered_400,
+    pipelined_and_byte_by_byte_requests,
+    slow_bodies_time_out_with_408,
+    expect_100_continue_without_a_body,
+    paths_are_normalised_before_the_app_sees_them,
+    encoded_slashes_follow_allow_encoded_slashes,
+    http_1_0_without_host_is_served,
+    obs_fold_reaches_the_app_unfolded,
+    clients_cannot_smuggle_identity_or_proxies,
+    pass_authorization_on_passes_it,
+    app_mistakes_never_reach_the_client,
+    range_requests_on_file_responses,
+    head_and_conditional_requests_on_file_responses,
+    clients_aborting_downloads_cost_nothing,
+    the_largest_head_apache_accepts_reaches_the_app_whole,
+    one_byte_chunks_and_trailers_arrive_as_the_body,
+    a_pipelined_body_never_leaks_into_the_next_request,
+);

@@ -139,6 +139,18 @@ impl Signer {
     }
 }
 
+/// The cookies in the value of a `Cookie` header; malformed ones are skipped.
+///
+/// ```
+/// let cookies: Vec<_> = rgi::cookies::parse_header("theme=dark; lang=en, x").collect();
+/// assert_eq!(cookies.len(), 2);
+/// assert_eq!((cookies[1].name(), cookies[1].value()), ("lang", "en"));
+/// ```
+pub fn parse_header(header: &str) -> impl Iterator<Item = Cookie<'_>> + '_ {
+    // Apache joins repeated Cookie headers with ", "; browsers send one, joined with "; ".
+    header.split(';').flat_map(|part| part.split(", ")).filter_map(|part| Cookie::parse(part.trim()).ok())
+}
+
 impl<'r> Request<'r> {
     /// The request's cookies (from its `Cookie` headers); malformed ones are skipped.
     ///
@@ -150,9 +162,7 @@ impl<'r> Request<'r> {
     /// # }
     /// ```
     pub fn cookies(&self) -> impl Iterator<Item = Cookie<'r>> + 'r {
-        let header = self.header("Cookie").unwrap_or("");
-        // Apache joins repeated Cookie headers with ", "; browsers send one, joined with "; ".
-        header.split(';').flat_map(|part| part.split(", ")).filter_map(|part| Cookie::parse(part.trim()).ok())
+        parse_header(self.header("Cookie").unwrap_or(""))
     }
 
     /// The value of cookie `name` (the first one, when the browser sends several).
