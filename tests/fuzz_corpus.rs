@@ -1,7 +1,6 @@
 //! Replays every input the fuzzers kept (fuzz/corpus/<target>/) through the same checks, so a
 //! crash once found stays fixed. The fuzzers themselves run with `scripts/fuzz.sh`.
 
-#[allow(dead_code)]
 #[path = "../fuzz/checks.rs"]
 mod checks;
 
