@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use support::http::{connect, parse, read_response, try_get};
 use support::procs::{Footprint, footprint};
 use support::wrk::Wrk;
-use support::{Apache, Config, example};
+use support::{Apache, Config, Mode, example};
 
 const HELLO: &str = "Hello, World!";
 
@@ -20,6 +20,17 @@ const HELLO: &str = "Hello, World!";
 /// while the new one serves.
 const TWO_CHILDREN: &str = "StartServers 2\nServerLimit 16\nThreadLimit 8\nThreadsPerChild 8\n\
 MaxRequestWorkers 16\nMinSpareThreads 16\nMaxSpareThreads 16\n";
+
+/// `body` served in `mode` by exactly two Apache children (and, in daemon mode, one daemon
+/// process of 8 threads).
+fn two_children(mode: Mode, body: impl Into<String>) -> Config {
+    mode.config(body).mpm_settings(TWO_CHILDREN)
+}
+
+/// Processes besides Apache's children that serve apps in `mode`.
+fn daemons(mode: Mode) -> usize {
+    if mode == Mode::Daemon { 1 } else { 0 }
+}
 
 fn apps() -> String {
     ["hello", "whoami", "environ", "echo"]
@@ -77,15 +88,14 @@ fn restart_and_serve(apache: &Apache, sig: i32) -> Vec<u32> {
     }
 }
 
-#[test]
-fn twenty_graceful_restarts_under_load_lose_no_request() {
-    let apache = Apache::start(Config::new(apps()).mpm_settings(TWO_CHILDREN));
+fn twenty_graceful_restarts_under_load_lose_no_request(mode: Mode) {
+    let apache = Apache::start(two_children(mode, apps()));
     let port = apache.port;
     for _ in 0..20 {
         assert_eq!(apache.get("/hello").text(), HELLO);
     }
     let before = steady_footprint(&apache);
-    assert_eq!((before.parent_threads, before.others.values().sum::<usize>()), (1, 2), "{before:?}");
+    assert_eq!((before.parent_threads, before.others.values().sum::<usize>()), (1, 2 + daemons(mode)), "{before:?}");
 
     // A new connection per request (wrk with Connection: close) and keep-alive connections.
     let fresh = Wrk::start(port, "/hello", 8, true, HELLO);
@@ -107,9 +117,8 @@ fn twenty_graceful_restarts_under_load_lose_no_request() {
     assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
 }
 
-#[test]
-fn five_hard_restarts_under_load_recover_cleanly() {
-    let apache = Apache::start(Config::new(apps()).mpm_settings(TWO_CHILDREN));
+fn five_hard_restarts_under_load_recover_cleanly(mode: Mode) {
+    let apache = Apache::start(two_children(mode, apps()));
     let port = apache.port;
     for _ in 0..20 {
         assert_eq!(apache.get("/hello").text(), HELLO);
@@ -164,8 +173,7 @@ fn raise_fd_limit() {
     assert!(lim.rlim_cur >= 4096, "need at least 4096 descriptors, have {}", lim.rlim_cur);
 }
 
-#[test]
-fn a_thousand_slow_connections_do_not_stop_other_clients() {
+fn a_thousand_slow_connections_do_not_stop_other_clients(mode: Mode) {
     raise_fd_limit();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.bin");
@@ -179,7 +187,10 @@ fn a_thousand_slow_connections_do_not_stop_other_clients() {
         example("download").display(),
         file.display()
     );
-    let apache = Apache::start(Config::new(body).module("reqtimeout").mpm_settings(THOUSAND));
+    // A daemon group needs threads for the slow uploads and the other clients too.
+    let mut config = mode.config(body).module("reqtimeout").mpm_settings(THOUSAND);
+    config.body = config.body.replace("processes=1 threads=8", "processes=2 threads=50");
+    let apache = Apache::start(config);
     let port = apache.port;
     let before = steady_footprint(&apache);
 
@@ -312,8 +323,7 @@ fn connect_with_small_window(port: u16) -> TcpStream {
 
 /// A big file served to clients slower than the server: Apache sets the file aside for write
 /// completion, and the file must still be closed when the response is done.
-#[test]
-fn files_sent_to_slow_readers_are_closed_afterwards() {
+fn files_sent_to_slow_readers_are_closed_afterwards(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.bin");
     let data: Vec<u8> = (0..8 << 20).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
@@ -324,7 +334,7 @@ fn files_sent_to_slow_readers_are_closed_afterwards() {
         example("download").display(),
         file.display()
     );
-    let apache = Apache::start(Config::new(body).mpm_settings(TWO_CHILDREN));
+    let apache = Apache::start(two_children(mode, body));
     let before = steady_footprint(&apache);
     let readers: Vec<TcpStream> = (0..6)
         .map(|_| {
@@ -356,30 +366,29 @@ fn answers_settle_to(port: u16, path: &str, want: impl Fn(&str) -> bool) {
     }
 }
 
-/// Waits until both children have started and loaded `library` (RGIImportScript does it at
-/// child start), so none loads it after the test replaces it.
-fn every_child_maps(apache: &Apache, library: &std::path::Path) {
+/// Waits until every process that serves apps in `mode` (both children, or the daemon) has
+/// started and loaded `library` (RGIImportScript does it at process start), so none loads it
+/// after the test replaces it.
+fn every_server_maps(apache: &Apache, mode: Mode, library: &std::path::Path) {
+    let servers = if mode == Mode::Daemon { 1 } else { 2 };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let children: Vec<u32> =
-            support::procs::group(apache.pid()).iter().map(|p| p.pid).filter(|&p| p != apache.pid()).collect();
-        let mapped = children
+        let mapped = support::procs::group(apache.pid())
             .iter()
-            .filter(|pid| {
-                let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+            .filter(|p| {
+                let maps = std::fs::read_to_string(format!("/proc/{}/maps", p.pid)).unwrap_or_default();
                 maps.contains(&library.display().to_string())
             })
             .count();
-        if children.len() == 2 && mapped == 2 {
+        if mapped == servers {
             return;
         }
-        assert!(Instant::now() < deadline, "{mapped} of {} children loaded {}", children.len(), library.display());
+        assert!(Instant::now() < deadline, "{mapped} of {servers} processes loaded {}", library.display());
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-#[test]
-fn an_app_library_replaced_on_disk() {
+fn an_app_library_replaced_on_disk(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let library = dir.path().join("libswap.so");
@@ -388,9 +397,9 @@ fn an_app_library_replaced_on_disk() {
         "RGIImportScript {lib} application-group=swap\nRGIScriptAlias /swap {lib} application-group=swap\n",
         lib = library.display()
     );
-    let apache = Apache::start(Config::new(body).mpm_settings(TWO_CHILDREN));
+    let apache = Apache::start(two_children(mode, body));
     let (port, parent) = (apache.port, apache.pid());
-    every_child_maps(&apache, &library);
+    every_server_maps(&apache, mode, &library);
     assert_eq!(apache.get("/swap").text(), HELLO);
     let is_environ = |text: &str| text.contains("SCRIPT_NAME=/swap");
 
@@ -426,3 +435,111 @@ fn an_app_library_replaced_on_disk() {
     let crashes = apache.error_log().matches("exit signal").count();
     println!("children that died of the in-place overwrite: {crashes}");
 }
+
+/// A tmpfs of `size` mounted at `dir` while it lives (a disk that fills up), if this machine lets
+/// us mount one.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> Result<SmallDisk, String> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0777"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// FNV-1a, as the forms example reports an upload's bytes.
+fn fnv(data: &[u8]) -> String {
+    format!(
+        "{:016x}",
+        data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    )
+}
+
+fn upload(apache: &Apache, path: &str, data: &[u8]) -> support::Response {
+    let mut body = b"--XX\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nreport\r\n".to_vec();
+    body.extend_from_slice(b"--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"big.bin\"\r\n\r\n");
+    body.extend_from_slice(data);
+    body.extend_from_slice(b"\r\n--XX--\r\n");
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    apache.request(&raw)
+}
+
+/// Uploads spooled to a directory the app cannot write, or to a disk that fills up mid-upload:
+/// a plain 500 with the reason in the error log (not in the answer), no partial file left
+/// behind, and the next upload that fits is stored whole.
+fn uploads_that_cannot_be_spooled_answer_500_and_leave_nothing(mode: Mode) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+    let small = dir.path().join("small");
+    let disk = SmallDisk::mount(&small, "256k");
+    let forms = example("forms");
+    let location = |url: &str, spool: &std::path::Path| {
+        format!(
+            "RGIScriptAlias {url} {}\n<Location {url}>\n RGIOption forms.spool-threshold 1000\n \
+             RGIOption forms.max-size 10000000\n RGIOption forms.spool-dir {}\n</Location>\n",
+            forms.display(),
+            spool.display()
+        )
+    };
+    let body = location("/locked", &locked) + &location("/small", &small);
+    let apache = Apache::start(two_children(mode, body));
+    let data: Vec<u8> = (0..2 << 20).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+
+    let r = upload(&apache, "/locked", &data);
+    assert_eq!(r.status, 500, "{r:?}");
+    assert!(!r.text().contains("locked") && !r.text().contains("denied"), "no detail for the client: {r:?}");
+    assert!(apache.wait_for_log("spooling an upload to disk failed"), "{}", apache.error_log());
+    assert!(apache.error_log().contains("Permission denied"));
+
+    match disk {
+        Ok(_disk) => {
+            let r = upload(&apache, "/small", &data);
+            assert_eq!(r.status, 500, "{r:?}");
+            assert!(apache.wait_for_log("No space left on device"), "{}", apache.error_log());
+            let left: Vec<_> = std::fs::read_dir(&small).unwrap().collect();
+            assert!(left.is_empty(), "the partial upload must be removed: {left:?}");
+            // The disk has room again: an upload that fits arrives whole.
+            let fits = &data[..100_000];
+            let r = upload(&apache, "/small", fits);
+            assert_eq!(r.status, 200, "{r:?}");
+            let want = format!("file f name=big.bin size={} spooled=true fnv={}", fits.len(), fnv(fits));
+            assert!(r.text().contains(&want), "{}", r.text());
+        }
+        Err(why) => println!("disk-full case skipped: cannot mount a tmpfs here ({why})"),
+    }
+    assert_eq!(apache.get("/small?x=1").status, 200, "still serving");
+    let log = apache.error_log();
+    assert!(!log.contains("exit signal") && !log.contains("panicked"), "{log}");
+}
+
+// Every case above runs twice: apps in Apache's children, and apps in a daemon process group.
+crate::in_both_modes!(
+    twenty_graceful_restarts_under_load_lose_no_request,
+    five_hard_restarts_under_load_recover_cleanly,
+    a_thousand_slow_connections_do_not_stop_other_clients,
+    files_sent_to_slow_readers_are_closed_afterwards,
+    an_app_library_replaced_on_disk,
+    uploads_that_cannot_be_spooled_answer_500_and_leave_nothing,
+);

@@ -2,7 +2,8 @@
 //! `field NAME=VALUE` and `file NAME name=FILENAME size=N spooled=true|false fnv=HASH`.
 //!
 //! Limits come from options: `forms.max-size`, `forms.max-fields`, `forms.max-field-size`,
-//! `forms.spool-threshold` (bytes or counts); a form over them answers 413 or 400.
+//! `forms.spool-threshold` (bytes or counts); a form over them answers 413 or 400. Uploads are
+//! spooled to `forms.spool-dir` (default: the system's temporary directory).
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -40,6 +41,9 @@ fn limits(req: &Request<'_>) -> Result<FormLimits, rgi::Error> {
     }
     if let Some(n) = option("forms.spool-threshold")? {
         limits = limits.spool_threshold(n as usize);
+    }
+    if let Some(dir) = req.option("forms.spool-dir") {
+        limits = limits.spool_dir(dir);
     }
     Ok(limits)
 }
