@@ -76,8 +76,11 @@ pub enum LibraryError {
 /// Reads and checks the manifest of the library at `path`; `required_roles` are [`abi::role`] bits
 /// the library must implement.
 pub fn inspect(path: &str, required_roles: u32) -> Result<Manifest, LibraryError> {
-    let data = std::fs::read(path).map_err(|source| LibraryError::Unreadable { path: path.into(), source })?;
-    let manifest = read_manifest(path, &data)?;
+    let file = std::fs::File::open(path).map_err(|source| LibraryError::Unreadable { path: path.into(), source })?;
+    // Only the parts the manifest needs are read (headers, dynamic symbols, a few bytes of one
+    // section), not the whole file: libraries with debug info run to tens of megabytes, and
+    // memory that size freed in Apache's parent stays in its heap and in every child it forks.
+    let manifest = read_manifest(path, &object::ReadCache::new(file))?;
     for (bit, role) in abi::role::NAMES {
         if required_roles & bit != 0 && manifest.roles & bit == 0 {
             return Err(LibraryError::MissingRole { path: path.into(), role });
@@ -86,8 +89,9 @@ pub fn inspect(path: &str, required_roles: u32) -> Result<Manifest, LibraryError
     Ok(manifest)
 }
 
-/// Reads the manifest out of the bytes of a library file (`path` only names it in errors).
-pub fn read_manifest(path: &str, data: &[u8]) -> Result<Manifest, LibraryError> {
+/// Reads the manifest out of a library file's bytes, in memory or read on demand (`path` only
+/// names it in errors).
+pub fn read_manifest<'d, R: object::ReadRef<'d>>(path: &str, data: R) -> Result<Manifest, LibraryError> {
     let not_lib = |reason: String| LibraryError::NotSharedLibrary { path: path.into(), reason };
     let file = object::File::parse(data).map_err(|e| not_lib(e.to_string()))?;
     if file.kind() != object::ObjectKind::Dynamic {
@@ -113,9 +117,14 @@ pub fn read_manifest(path: &str, data: &[u8]) -> Result<Manifest, LibraryError> 
     let bad = |reason: &str| LibraryError::BadManifest { path: path.into(), reason: reason.into() };
     let section =
         symbol.section_index().and_then(|i| file.section_by_index(i).ok()).ok_or_else(|| bad("no section"))?;
-    let bytes = section.data().map_err(|_| bad("unreadable section"))?;
-    let start = symbol.address().checked_sub(section.address()).ok_or_else(|| bad("address"))? as usize;
-    let raw = bytes.get(start..start + size_of::<Manifest>()).ok_or_else(|| bad("truncated"))?;
+    let (offset, size) = section.file_range().ok_or_else(|| bad("its section has no data in the file"))?;
+    let start = symbol.address().checked_sub(section.address()).ok_or_else(|| bad("address"))?;
+    let len = size_of::<Manifest>() as u64;
+    if start.checked_add(len).is_none_or(|end| end > size) {
+        return Err(bad("truncated"));
+    }
+    let at = offset.checked_add(start).ok_or_else(|| bad("address"))?;
+    let raw = data.read_bytes_at(at, len).map_err(|_| bad("truncated"))?;
     // SAFETY: `raw` holds exactly size_of::<Manifest>() bytes and Manifest is plain integers and
     // bytes, valid for any bit pattern; read_unaligned copes with any alignment.
     let manifest = unsafe { raw.as_ptr().cast::<Manifest>().read_unaligned() };
