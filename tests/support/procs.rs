@@ -20,6 +20,9 @@ pub struct Proc {
     pub threads: usize,
     /// Resident set size in KiB.
     pub rss_kib: u64,
+    /// The anonymous (heap and stack) part of it in KiB: what a leak grows. Shared memory (a
+    /// session cache, mapped files) counts in every process's RSS, not here.
+    pub anon_kib: u64,
 }
 
 fn read_proc(pid: u32) -> Option<Proc> {
@@ -30,8 +33,14 @@ fn read_proc(pid: u32) -> Option<Proc> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     let count = |sub: &str| std::fs::read_dir(format!("{dir}/{sub}")).map(|d| d.count()).unwrap_or(0);
-    let statm = std::fs::read_to_string(format!("{dir}/statm")).unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let status = std::fs::read_to_string(format!("{dir}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
     Some(Proc {
         pid,
         ppid: num(1) as u32,
@@ -40,7 +49,8 @@ fn read_proc(pid: u32) -> Option<Proc> {
         start: num(19),
         fds: count("fd"),
         threads: count("task"),
-        rss_kib: pages * 4,
+        rss_kib: kib("VmRSS:"),
+        anon_kib: kib("RssAnon:"),
     })
 }
 
