@@ -110,6 +110,28 @@ fn sessions_expire_after_their_timeout() {
     assert_eq!(counter(&r.text()).0, 1, "an expired session starts again: {}", r.text());
     assert!(counter(&r.text()).1);
     assert_ne!(client.jar["rgi_session"], old, "with a new id");
+    let log = apache.error_log();
+    assert!(log.contains("names a session the store no longer has"), "the app logs why: {log}");
+}
+
+/// shmcb is a ring per part of its memory: a session not saved for a while is forgotten once its
+/// part has taken as many newer records as it has index slots. The default cache must keep an
+/// idle session while thousands of others are saved (1 MiB sized for 512-byte records kept only
+/// about 120 per part, so a busy site logged its quiet users out).
+#[test]
+fn an_idle_session_outlives_thousands_of_saves_of_others() {
+    let apache = Apache::start(sessions_config(""));
+    let mut idle = Client::new(apache.port);
+    let (visits, new, _) = counter(&idle.get("/counter/count").text());
+    assert_eq!((visits, new), (1, true));
+    for _ in 0..40 {
+        let mut busy = Client::new(apache.port);
+        for visit in 1..=125 {
+            assert_eq!(counter(&busy.get("/counter/count").text()).0, visit);
+        }
+    }
+    let (visits, new, _) = counter(&idle.get("/counter/count").text());
+    assert_eq!((visits, new), (2, false), "the idle session is still known after 5,000 saves of others");
 }
 
 #[test]

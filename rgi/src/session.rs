@@ -342,7 +342,14 @@ impl SessionConfig {
                 Ok(Some(record)) => {
                     return Ok(Session::existing(self, host, id.to_string(), record, secure));
                 }
-                Ok(None) => host.session_unlock(id)?,
+                Ok(None) => {
+                    host.session_unlock(id)?;
+                    host.log(
+                        crate::abi::level::INFO,
+                        "rgi: the session cookie names a session the store no longer has (expired, \
+                         forgotten by a full cache, or lost in a restart): starting a new session",
+                    );
+                }
                 Err(e) => {
                     let _ = host.session_unlock(id);
                     return Err(e);

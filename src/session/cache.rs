@@ -17,8 +17,8 @@ const NAMESPACE: &std::ffi::CStr = c"rgi-session";
 /// `RGISessionCache` when none is configured: shared memory, created when mod_socache_shmcb is
 /// loaded (the path is only used where anonymous shared memory is not available).
 pub const DEFAULT_PROVIDER: &str = "shmcb";
-/// The default provider's argument: 1 MiB under the runtime directory.
-pub const DEFAULT_ARGUMENT: &str = "rgi-sessions(1048576)";
+/// The default provider's argument: 8 MiB under the runtime directory.
+pub const DEFAULT_ARGUMENT: &str = "rgi-sessions(8388608)";
 
 /// A provider found by name, or `None` when its module is not loaded.
 pub fn provider(name: &str) -> Option<*const sys::ap_socache_provider_t> {
@@ -138,7 +138,10 @@ impl Cache {
             } else {
                 None
             };
-            let hints = sys::ap_socache_hints { avg_id_len: 48, avg_obj_size: 512, expiry_interval: 60_000_000 };
+            // shmcb sizes its index from these: a typical record (a few values as JSON) is nearer
+            // 200 bytes than 512, and every index slot is a record it can keep before it forgets
+            // the oldest one of that part of the cache.
+            let hints = sys::ap_socache_hints { avg_id_len: 43, avg_obj_size: 200, expiry_interval: 60_000_000 };
             let init = (*provider).init.ok_or("the provider cannot initialise caches")?;
             let rv = init(instance, NAMESPACE.as_ptr(), &hints, s, pconf);
             if rv != 0 {
