@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs the integration suites against an AddressSanitizer build of mod_rgi and the example apps,
 # and fails if any Apache, daemon or child process reported a memory error.
-# Usage: scripts/asan.sh [SUITE...]   (default: core hostile daemon auth faults sessions status axum)
+# Usage: scripts/asan.sh [SUITE...]   (default: core hostile daemon auth faults sessions status axum soak)
 # docs/reliability-asan.md explains the choices below and the last result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 suites=("$@")
-((${#suites[@]})) || suites=(core hostile daemon auth faults sessions status axum)
+((${#suites[@]})) || suites=(core hostile daemon auth faults sessions status axum soak)
 
 # Debian's apache2 is not instrumented and rustc links its (static) sanitizer runtime into
 # executables only, so Apache gets gcc's shared runtime with LD_PRELOAD.
@@ -71,7 +71,7 @@ struct Canary;
 impl rgi::App for Canary {
     fn call<'r>(&self, _req: rgi::Request<'r>) -> Result<rgi::Response<'r>, rgi::Error> {
         let buffer = vec![7u8; 8];
-        // SAFETY: none; this is the out-of-bounds read ASan must catch.
+        // SAFETY: none: the canary reads one byte past the buffer on purpose, for ASan to catch.
         let past_end = unsafe { std::ptr::read_volatile(buffer.as_ptr().add(8)) };
         Ok(rgi::Response::text(format!("read {past_end}")))
     }
@@ -101,18 +101,22 @@ CONF
 env -i PATH=/usr/sbin:/usr/bin:/bin LD_PRELOAD="$runtime" ASAN_OPTIONS="$ASAN_OPTIONS" \
   setsid /usr/sbin/apache2 -f "$canary_root/httpd.conf" -DFOREGROUND &
 apache_pid=$!
-for _ in $(seq 100); do grep -q "resuming normal operations" "$canary_root/error.log" 2>/dev/null && break; sleep 0.1; done
+trap 'kill -TERM "$apache_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -qs "resuming normal operations" "$canary_root/error.log" && break; sleep 0.1; done
+grep -qs "resuming normal operations" "$canary_root/error.log" ||
+  { echo "the canary's Apache did not start:" >&2; cat "$canary_root/error.log" >&2; exit 1; }
 grep -q libasan "/proc/$apache_pid/maps" || { echo "the ASan runtime is not loaded in apache2" >&2; exit 1; }
 curl -s -o /dev/null "http://127.0.0.1:$port/canary" || true
 sleep 1
 kill -TERM "$apache_pid" && wait "$apache_pid" || true
+trap - EXIT
 if ! grep -qs "ERROR: AddressSanitizer: heap-buffer-overflow" "$logs"/asan.*; then
   echo "ASan is not live: the canary's heap overflow was not reported" >&2
   cat "$canary_root/error.log" >&2
   exit 1
 fi
-echo "ASan is live: the canary's heap-buffer-overflow was reported in Apache" >&2
-rm -rf "$canary_root" "$logs"/asan.*
+cat "$logs"/asan.* >"$out/canary.log" && rm -rf "$canary_root" "$logs"/asan.*
+echo "ASan is live in Apache: $(grep -m1 '^SUMMARY' "$out/canary.log") (the canary; $out/canary.log)" >&2
 
 # The suites themselves (test binaries are uninstrumented; Apache gets the runtime).
 # Meanwhile, every two seconds, each apache2 process serving this build is checked for the runtime.
