@@ -41,7 +41,7 @@ missing=$(comm -23 <(echo "$needed") <(nm -D --defined-only "$runtime" | awk '{p
 # One log per process (asan.PID). Children and daemons run as www-data, so the directory is
 # world-writable. Leak checking is off: Apache frees its pools wholesale at exit and keeps
 # process-lifetime allocations, so LeakSanitizer reports those, not our bugs (tests/faults.rs
-# watches process footprints instead). Deadly signals are left to Apache (it logs them and the
+# and tests/soak.rs watch process footprints instead). Deadly signals are left to Apache (it logs them and the
 # suites assert on them; tests/daemon.rs SIGSEGVs a daemon on purpose).
 logs=$out/logs
 rm -rf "$logs" && mkdir -p "$logs" && chmod 1777 "$logs"
