@@ -402,3 +402,148 @@ fn daemons_exit_when_apaches_parent_dies() {
     // SAFETY: the test's Apache runs in a process group of its own, led by its (dead) parent.
     unsafe { libc::kill(-group, libc::SIGKILL) };
 }
+
+/// One Apache child with `threads` worker threads: which thread (and so which kept daemon
+/// connections) serves a request is then bounded, or known with one thread.
+fn apache_threads(config: Config, threads: u32) -> Config {
+    config.mpm_settings(&format!(
+        "StartServers 1\nServerLimit 1\nThreadLimit {threads}\nThreadsPerChild {threads}\n\
+         MaxRequestWorkers {threads}\nMinSpareThreads 1\nMaxSpareThreads {threads}\n"
+    ))
+}
+
+const STATUS: &str = "<Location /rgi-status>\n SetHandler rgi-status\n</Location>\n";
+
+/// Each daemon process's (requests served, connections accepted), from the status page.
+fn daemon_counts(apache: &Apache) -> BTreeMap<u32, (u64, u64)> {
+    let r = apache.get("/rgi-status?format=prometheus");
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut rows: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+    for line in r.text().lines() {
+        let Some((metric, rest)) = line.split_once('{') else { continue };
+        let Some(pid) = rest.split("pid=\"").nth(1).and_then(|p| p.split('"').next()?.parse().ok()) else { continue };
+        let Some(value) = rest.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()) else { continue };
+        let row = rows.entry(pid).or_default();
+        match metric {
+            "rgi_daemon_process_requests_total" => row.0 = value,
+            "rgi_daemon_process_connections_total" => row.1 = value,
+            _ => {}
+        }
+    }
+    rows
+}
+
+#[test]
+fn apache_children_keep_their_daemon_connections() {
+    let apache = Apache::start(apache_threads(daemon_config("processes=1 threads=2", STATUS), 4));
+    let port = apache.port;
+    // Four clients at once, each with new HTTP connections: whichever of the four Apache threads
+    // serves a request, it finds its own connection to the daemon from before.
+    let clients: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || (0..30).map(|_| support::get(port, "/hello")).collect::<Vec<_>>()))
+        .collect();
+    for client in clients {
+        for r in client.join().unwrap() {
+            assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"), "{r:?}");
+        }
+    }
+    let counts = daemon_counts(&apache);
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    let (requests, connections) = counts.into_values().next().unwrap();
+    assert_eq!(requests, 120, "every request reached the daemon once");
+    // At most two kept connections per Apache thread (a request and a subrequest).
+    assert!((1..=8).contains(&connections), "{connections} connections for {requests} requests");
+}
+
+#[test]
+fn a_daemon_killed_or_restarted_between_requests_costs_no_request() {
+    let apache = Apache::start(apache_threads(daemon_config("processes=1 threads=2", STATUS), 1));
+    let mut pids = vec![pid(&apache)];
+    for round in 0..6 {
+        // The one Apache thread keeps its connection to the process about to go.
+        let last = pids.last().unwrap().clone();
+        unsafe_kill(&last, if round % 2 == 0 { libc::SIGKILL } else { libc::SIGUSR1 });
+        // At once, and again once the process is surely gone: either way the kept connection
+        // is found closed (or fails unread) and a new one reaches the replacement.
+        let now = pid(&apache);
+        eventually("the signalled daemon process to exit", || gone(&last));
+        let after = pid(&apache);
+        assert_ne!(after, last, "round {round}: the replacement serves");
+        pids.extend([now, after]);
+    }
+    let log = apache.error_log();
+    assert!(!log.contains("answering 50") && !log.contains("cut short"), "{log}");
+    assert_eq!(log.matches("killed by signal 9 (SIGKILL)").count(), 3, "{log}");
+}
+
+#[test]
+fn maximum_requests_recycles_processes_whose_connections_are_kept() {
+    let apache = Apache::start(apache_threads(daemon_config("processes=1 threads=2 maximum-requests=3", STATUS), 1));
+    let mut served: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..12 {
+        *served.entry(pid(&apache)).or_default() += 1;
+    }
+    // Each process served exactly its three requests on the one kept connection, closed it
+    // after the third, and the next request reached its replacement on a new connection.
+    assert_eq!(served.len(), 4, "{served:?}");
+    assert!(served.values().all(|&n| n == 3), "{served:?}");
+    for pid in served.keys().take(3) {
+        assert!(
+            apache.wait_for_log(&format!("daemon process {pid} of group 'app' exited after serving maximum-requests"))
+        );
+    }
+    let log = apache.error_log();
+    assert!(!log.contains("answering 50") && !log.contains("died"), "{log}");
+}
+
+#[test]
+fn a_request_on_a_stale_kept_connection_runs_exactly_once() {
+    let mut config = apache_threads(
+        daemon_config(
+            "processes=1 threads=2",
+            &format!("{STATUS}RGIScriptAlias /echo {} process-group=app\n", example("echo").display()),
+        ),
+        1,
+    );
+    config.log_level = "info rgi:trace1".into();
+    let apache = Apache::start(config);
+    let post = |path: &str, body: &str| {
+        apache.request(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    assert_eq!(post("/echo", "warm up").text(), "warm up");
+    let stopped = pid(&apache);
+
+    // The daemon stops (SIGSTOP) with the Apache thread's connection kept: it still looks open.
+    // The POST goes out on it; then the daemon dies with the request unread.
+    unsafe_kill(&stopped, libc::SIGSTOP);
+    let sending = "sending the request on a kept connection";
+    let before = apache.error_log().matches(sending).count();
+    let port = apache.port;
+    let body = "a body that must arrive exactly once";
+    let request =
+        format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let client = std::thread::spawn(move || support::http::request(port, request.as_bytes()));
+    eventually("the POST to go out on the kept connection", || apache.error_log().matches(sending).count() > before);
+    unsafe_kill(&stopped, libc::SIGKILL);
+    let r = client.join().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, body), "{r:?}");
+    assert!(apache.wait_for_log("closed the connection without reading the request"));
+    let counts = daemon_counts(&apache);
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    let (&replacement, &(requests, _)) = counts.iter().next().unwrap();
+    assert_ne!(replacement.to_string(), stopped);
+    assert_eq!(requests, 1, "the replacement ran the POST once (and the stopped process could not)");
+
+    // A daemon that took the request and died is not sent it again: the app may have run.
+    let r = post("/panic?where=abort", "not twice");
+    assert_eq!(r.status, 502, "{r:?}");
+    let next = pid(&apache);
+    assert!(apache.error_log().contains(&format!("started daemon process {next} of group 'app'")));
+    assert_eq!(apache.error_log().matches("killed by signal 6 (SIGABRT)").count(), 1, "{}", apache.error_log());
+}

@@ -5,16 +5,25 @@
 //! on a [`RequestContext`] of its own): the response head is checked there, bodies are held to
 //! their Content-Length there, files go out with sendfile there. So one place decides what
 //! reaches the client, whichever mode ran the app.
+//!
+//! Connections to the daemons are kept: each thread keeps the connections whose exchange ended
+//! cleanly for its next requests ([`Kept`]), as mod_proxy keeps its backend connections. A kept
+//! connection the daemon closed (restart, maximum-requests, a crash) reads as closed before it is
+//! used and is replaced; one it closed just as the request went out fails with the kernel's
+//! proof that the daemon never read the request (reset, broken pipe), and only then is the
+//! request sent once more, on a new connection — never when the daemon may have run the app.
 
+use std::cell::RefCell;
 use std::ffi::c_int;
 use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rgi::abi::{self, HostRequest, RgiPair, RgiStatus, RgiStr, status};
 
 use super::host::body_error;
 use super::protocol::{self, FLAG_ACK, ToApache, ToDaemon};
-use super::socket::{self, Conn, ConnError};
+use super::socket::{self, Conn, ConnError, never_read};
 use super::{DaemonGroup, find_group};
 use crate::ffi::sys;
 use crate::handler::finish;
@@ -127,30 +136,10 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
     };
     let queued_at = protocol::monotonic_ns();
     let started = Instant::now();
-    let stream = match socket::connect(path, group.connect_timeout) {
-        Ok(stream) => stream,
-        Err(why) => {
-            ctx.log(
-                sys::APLOG_ERR,
-                &format!(
-                    "cannot connect to daemon process group '{}' at {}: {why}; answering 503",
-                    group.name,
-                    path.display()
-                ),
-            );
-            return sys::HTTP_SERVICE_UNAVAILABLE;
-        }
-    };
     // SAFETY: the request's live server.
     let apache_timeout = Duration::from_micros(unsafe { (*(*r).server).timeout }.max(1_000_000) as u64);
     let socket_timeout = group.socket_timeout.unwrap_or(apache_timeout);
-    if let Err(why) = socket::set_timeouts(&stream, socket_timeout) {
-        ctx.log(sys::APLOG_ERR, &format!("cannot set the daemon socket's timeouts: {why}; answering 500"));
-        return sys::HTTP_INTERNAL_SERVER_ERROR;
-    }
-    let mut conn = Conn::new(stream);
     let flags = if group.queue_timeout.is_some() { FLAG_ACK } else { 0 };
-    let options = d.options;
     let embedded = Embedded(ctx.handle());
     let (environ, headers, log_level) = (embedded.environ(), embedded.request_headers(), embedded.log_level());
     let pairs = |p: &[RgiPair]| -> Vec<(&[u8], &[u8])> {
@@ -159,29 +148,160 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
             .map(|p| unsafe { (p.name.as_bytes(), p.value.as_bytes()) })
             .collect()
     };
-    let (environ, headers, options) = (pairs(environ), pairs(headers), pairs(options));
-    let parts = protocol::RequestParts {
-        flags,
-        queued_at_ns: queued_at,
-        library: d.library,
-        application_group: d.application_group,
-        log_level,
-        environ: environ.iter().copied(),
-        headers: headers.iter().copied(),
-        options: options.iter().copied(),
-    };
-    protocol::encode_request(conn.out(), parts);
-    drop((environ, headers, options));
-    if let Err(why) = conn.flush() {
-        ctx.log(
-            sys::APLOG_ERR,
-            &format!("cannot send the request to daemon process group '{}': {why}; answering 502", group.name),
-        );
-        return sys::HTTP_BAD_GATEWAY;
+    let (environ, headers, options) = (pairs(environ), pairs(headers), pairs(d.options));
+    let mut resent = false;
+    loop {
+        let (mut conn, kept) = match Kept::take_or_connect(path, group, socket_timeout) {
+            Ok(found) => found,
+            Err((status, why)) => {
+                ctx.log(sys::APLOG_ERR, &format!("{why}; answering {status}"));
+                return status;
+            }
+        };
+        let parts = protocol::RequestParts {
+            flags,
+            queued_at_ns: queued_at,
+            library: d.library,
+            application_group: d.application_group,
+            log_level,
+            environ: environ.iter().copied(),
+            headers: headers.iter().copied(),
+            options: options.iter().copied(),
+        };
+        protocol::encode_request(conn.out(), parts);
+        if kept && c_int::from(log_level) >= sys::APLOG_TRACE1 {
+            ctx.log(sys::APLOG_TRACE1, &format!("sending the request on a kept connection to {}", who(None, group)));
+        }
+        let never_read_by_daemon = match conn.flush() {
+            Ok(()) => {
+                let mut relay = Relay {
+                    group,
+                    conn,
+                    started,
+                    accepted: None,
+                    acked: flags == 0,
+                    head: Head::Waiting,
+                    ended: false,
+                };
+                // SAFETY: the live request `ctx` serves.
+                match unsafe { relay.run(&mut ctx, r) } {
+                    Exchange::Done(status) => {
+                        if relay.ended {
+                            Kept::keep(path, relay.conn);
+                        }
+                        return status;
+                    }
+                    Exchange::NeverRead(err) if !resent => err.to_string(),
+                    Exchange::NeverRead(err) => return relay.failed(&mut ctx, err),
+                }
+            }
+            Err(why) if never_read(&why) && !resent => why.to_string(),
+            Err(why) => {
+                ctx.log(
+                    sys::APLOG_ERR,
+                    &format!("cannot send the request to daemon process group '{}': {why}; answering 502", group.name),
+                );
+                return sys::HTTP_BAD_GATEWAY;
+            }
+        };
+        // The daemon closed the connection with the request unread (it is stopping or was
+        // replaced): nothing ran, so the request goes once more, on a new connection.
+        resent = true;
+        if c_int::from(log_level) >= sys::APLOG_DEBUG {
+            ctx.log(
+                sys::APLOG_DEBUG,
+                &format!(
+                    "{} closed the connection without reading the request ({never_read_by_daemon}); \
+                     sending it again on a new connection",
+                    who(None, group)
+                ),
+            );
+        }
     }
-    let mut relay = Relay { group, conn, started, accepted: None, acked: flags == 0, head: Head::Waiting };
-    // SAFETY: the live request `ctx` serves.
-    unsafe { relay.run(&mut ctx, r) }
+}
+
+/// Idle connections kept by this thread, by the socket of their daemon process group.
+struct Kept {
+    socket: PathBuf,
+    conn: Conn,
+}
+
+/// Most idle connections a thread keeps to one group (a request and a subrequest of it may each
+/// hold one).
+const KEPT_PER_GROUP: usize = 2;
+/// Most idle connections a thread keeps in all.
+const KEPT_IN_ALL: usize = 8;
+
+thread_local! {
+    /// This thread's kept connections, the most recently used last.
+    static KEPT: RefCell<Vec<Kept>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Kept {
+    /// A kept connection to the group at `socket` that its daemon still holds open (true), else a
+    /// new one (false); either with `timeout` set. The error is the status to answer and why.
+    fn take_or_connect(socket: &Path, group: &DaemonGroup, timeout: Duration) -> Result<(Conn, bool), (c_int, String)> {
+        while let Some(mut conn) = Kept::take(socket) {
+            if !conn.is_alive() {
+                continue;
+            }
+            if conn.timeout() == Some(timeout) || conn.set_timeout(timeout).is_ok() {
+                return Ok((conn, true));
+            }
+        }
+        let stream = socket::connect(socket, group.connect_timeout).map_err(|why| {
+            let why = format!("cannot connect to daemon process group '{}' at {}: {why}", group.name, socket.display());
+            (sys::HTTP_SERVICE_UNAVAILABLE, why)
+        })?;
+        let conn = Conn::with_timeout(stream, timeout).map_err(|why| {
+            (sys::HTTP_INTERNAL_SERVER_ERROR, format!("cannot set the daemon socket's timeouts: {why}"))
+        })?;
+        Ok((conn, false))
+    }
+
+    /// The most recently kept connection to `socket`.
+    fn take(socket: &Path) -> Option<Conn> {
+        KEPT.try_with(|kept| {
+            let mut kept = kept.borrow_mut();
+            let i = kept.iter().rposition(|k| k.socket == socket)?;
+            Some(kept.remove(i).conn)
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// Keeps a connection whose exchange ended cleanly, for this thread's next request; the
+    /// oldest ones beyond the bounds are closed.
+    fn keep(socket: &Path, conn: Conn) {
+        if !conn.is_idle() {
+            return;
+        }
+        let closed = KEPT.try_with(|kept| {
+            let mut kept = kept.borrow_mut();
+            kept.push(Kept { socket: socket.to_path_buf(), conn });
+            let mut closed = Vec::new();
+            if kept.iter().filter(|k| k.socket == socket).count() > KEPT_PER_GROUP
+                && let Some(i) = kept.iter().position(|k| k.socket == socket)
+            {
+                closed.push(kept.remove(i));
+            }
+            if kept.len() > KEPT_IN_ALL {
+                closed.push(kept.remove(0));
+            }
+            closed
+        });
+        // Closed outside the borrow (a connection's drop uses other thread locals).
+        drop(closed);
+    }
+}
+
+/// How an exchange with a daemon ended.
+enum Exchange {
+    /// The request was answered (or failed) with this status.
+    Done(c_int),
+    /// The connection failed before the daemon sent anything, with proof that it never read the
+    /// request: it may be sent again.
+    NeverRead(ConnError),
 }
 
 /// The client went away while the response was being relayed.
@@ -219,6 +339,9 @@ struct Relay<'g> {
     /// Whether the daemon has acknowledged the request (or no acknowledgement was asked for).
     acked: bool,
     head: Head,
+    /// Whether the exchange reached its last frame (`End` or `Reject`): only then may the
+    /// connection carry another request.
+    ended: bool,
 }
 
 impl Relay<'_> {
@@ -238,8 +361,9 @@ impl Relay<'_> {
         }
     }
 
-    unsafe fn run(&mut self, ctx: &mut RequestContext<'_>, r: *mut sys::request_rec) -> c_int {
+    unsafe fn run(&mut self, ctx: &mut RequestContext<'_>, r: *mut sys::request_rec) -> Exchange {
         let mut body = Vec::new();
+        let mut received = false;
         loop {
             let frame = self
                 .conn
@@ -247,8 +371,10 @@ impl Relay<'_> {
                 .and_then(|(kind, payload)| ToApache::decode(kind, payload).map_err(ConnError::from));
             let msg = match frame {
                 Ok(msg) => msg,
-                Err(err) => return self.failed(ctx, err),
+                Err(ConnError::Io(e)) if !received && never_read(&e) => return Exchange::NeverRead(ConnError::Io(e)),
+                Err(err) => return Exchange::Done(self.failed(ctx, err)),
             };
+            received = true;
             match msg {
                 ToApache::Accepted { pid } => {
                     self.accepted = Some(pid);
@@ -287,23 +413,23 @@ impl Relay<'_> {
                 ToApache::Body(data) => {
                     if Embedded(ctx.handle()).write_body(data) == status::ABORTED {
                         // SAFETY: the live request.
-                        return unsafe { client_gone(ctx, r) };
+                        return Exchange::Done(unsafe { client_gone(ctx, r) });
                     }
                 }
                 ToApache::Flush => {
                     if Embedded(ctx.handle()).flush() == status::ABORTED {
                         // SAFETY: the live request.
-                        return unsafe { client_gone(ctx, r) };
+                        return Exchange::Done(unsafe { client_gone(ctx, r) });
                     }
                 }
                 ToApache::File { offset, len } => {
                     let Some(file) = self.conn.take_file() else {
                         let err = ConnError::Io(std::io::Error::other("a File message came without its file"));
-                        return self.failed(ctx, err);
+                        return Exchange::Done(self.failed(ctx, err));
                     };
                     if Embedded(ctx.handle()).send_file(file.as_raw_fd(), offset, len) == status::ABORTED {
                         // SAFETY: the live request.
-                        return unsafe { client_gone(ctx, r) };
+                        return Exchange::Done(unsafe { client_gone(ctx, r) });
                     }
                 }
                 ToApache::Log { level, message } => ctx.log(c_int::from(level), &String::from_utf8_lossy(message)),
@@ -312,18 +438,20 @@ impl Relay<'_> {
                 }
                 ToApache::End { outcome } => {
                     let outcome = if self.head == Head::Refused { abi::call::ERROR } else { outcome };
+                    self.ended = true;
                     // SAFETY: the live request.
-                    return unsafe { finish(ctx, r, outcome) };
+                    return Exchange::Done(unsafe { finish(ctx, r, outcome) });
                 }
                 ToApache::Reject { status, reason } => {
                     let why = String::from_utf8_lossy(reason);
                     let who = who(self.accepted, self.group);
                     ctx.log(sys::APLOG_ERR, &format!("{who} refused the request: {why}; answering {status}"));
+                    self.ended = true;
                     if ctx.output.sent() {
                         ctx.output.cut();
-                        return sys::OK;
+                        return Exchange::Done(sys::OK);
                     }
-                    return c_int::from(status);
+                    return Exchange::Done(c_int::from(status));
                 }
             }
         }

@@ -57,10 +57,12 @@ fn flag(b: bool) -> RgiStr {
 }
 
 /// Serves one decoded request on `conn`: finds the app instance, runs it, ends the exchange.
-pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: ProcessFlags) {
+/// Returns whether the exchange ended cleanly (`End` or `Reject` sent), so that the connection
+/// may carry the Apache child's next request.
+pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: ProcessFlags) -> bool {
     let reject = |conn: &mut Conn, status: u16, reason: &str| {
         ToApache::Reject { status, reason: reason.as_bytes() }.encode(conn.out());
-        let _ = conn.flush();
+        conn.flush().is_ok()
     };
     let library = String::from_utf8_lossy(req.library);
     let pair = |(name, value): &(&[u8], &[u8])| RgiPair { name: RgiStr::new(name), value: RgiStr::new(value) };
@@ -105,10 +107,11 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
     let outcome = unsafe { call(instance.raw, (&raw mut ctx).cast()) };
     // Whatever the app did, no session lock outlives its request.
     crate::session::end_request();
-    if !ctx.broken {
-        ToApache::End { outcome }.encode(ctx.conn.out());
-        let _ = ctx.conn.flush();
+    if ctx.broken {
+        return false;
     }
+    ToApache::End { outcome }.encode(ctx.conn.out());
+    ctx.conn.flush().is_ok()
 }
 
 impl DaemonRequest<'_> {

@@ -3,18 +3,28 @@
 //! `RGIImportScript` instances, then serves requests on its group's socket with `threads=`
 //! worker threads while the main thread watches signals and timeouts.
 //!
+//! Apache's children keep their connections open between requests, so a process holds many
+//! more connections than it has threads. No thread waits on a connection: idle ones sit in an
+//! epoll set (one-shot each) beside the listening socket; a free thread takes whichever becomes
+//! readable first, serves that one request, and parks the connection again. Closing an idle
+//! connection is always allowed — the Apache child sees it closed and uses a new one — so a
+//! process that stops (restart, maximum-requests, inactivity) closes its idle connections at once.
+//!
 //! Signals: SIGUSR1 asks for a graceful stop (finish requests within graceful-timeout);
 //! SIGTERM and SIGINT for a stop within shutdown-timeout (also sent when Apache's parent dies);
 //! SIGHUP and SIGWINCH, which Apache may send to its whole process group, are ignored.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{Gid, Group as UnixGroup, Uid, User};
@@ -143,35 +153,65 @@ impl Stop {
     }
 }
 
+/// The epoll token of the listening socket.
+const LISTENER: u64 = 0;
+/// The epoll token of the stop pipe.
+const STOP: u64 = 1;
+/// Connections' epoll tokens count up from here (never reused, so a stale event finds nothing).
+const FIRST_CONNECTION: u64 = 2;
+
+/// A connection from an Apache child.
+struct Client {
+    conn: Conn,
+    /// Its epoll token, the key in `Shared::idle`.
+    token: u64,
+    /// Whether it is in the epoll set already (then re-armed with EPOLL_CTL_MOD).
+    registered: bool,
+}
+
 /// State shared by the worker threads and the main thread.
 struct Shared {
     config: Arc<DaemonGroup>,
     listener: UnixListener,
-    /// Readable once the process stops accepting.
-    stop_read: OwnedFd,
+    /// The listening socket, the stop pipe and every idle connection, waiting to be readable.
+    epoll: Epoll,
+    /// Idle connections parked in `epoll`, by token.
+    idle: Mutex<HashMap<u64, Client>>,
+    next_token: AtomicU64,
+    /// Readable once the process stops accepting (kept open: it is watched in `epoll`).
+    _stop_read: OwnedFd,
     stop_write: Mutex<Option<OwnedFd>>,
     stop: Mutex<Option<Stop>>,
     stopping: AtomicBool,
-    /// Only one idle thread waits for a connection at a time.
-    accept_lock: Mutex<()>,
-    accepted: AtomicU64,
+    /// Only one free thread waits in epoll at a time; the others wait for their turn.
+    wait_lock: Mutex<()>,
+    /// Requests taken (maximum-requests).
+    taken: AtomicU64,
     active: AtomicUsize,
     /// Per worker thread: when its request started (monotonic ns), 0 when idle.
     busy: Vec<AtomicU64>,
     last_activity: AtomicU64,
     flags: ProcessFlags,
     socket_timeout: Duration,
+    /// This process's pid (asked once, not per request).
+    pid: u32,
 }
 
 impl Shared {
     fn request_stop(&self, why: Stop) {
-        let mut stop = self.stop.lock();
-        if stop.is_none() {
-            *stop = Some(why);
+        {
+            let mut stop = self.stop.lock();
+            if stop.is_none() {
+                *stop = Some(why);
+            }
         }
         self.stopping.store(true, Ordering::SeqCst);
         // Closing the write end makes the pipe readable for every thread at once.
         self.stop_write.lock().take();
+        // Idle connections are closed now: their Apache children use new ones, which another
+        // process (or this one's replacement) accepts.
+        let idle = std::mem::take(&mut *self.idle.lock());
+        drop(idle);
     }
 }
 
@@ -328,6 +368,12 @@ impl Daemon {
         let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
         let signals = SignalFd::with_flags(&handled_signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| format!("cannot watch signals: {e}"))?;
+        let epoll =
+            Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("cannot create an epoll set: {e}"))?;
+        epoll
+            .add(&listener, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))
+            .and_then(|()| epoll.add(&stop_read, EpollEvent::new(EpollFlags::EPOLLIN, STOP)))
+            .map_err(|e| format!("cannot watch the group's socket: {e}"))?;
         // SAFETY: the main server's timeout, plain data.
         let apache_timeout = Duration::from_micros(unsafe { (*main).timeout }.max(1_000_000) as u64);
         let shared = Arc::new(Shared {
@@ -336,14 +382,18 @@ impl Daemon {
             busy: (0..config.threads).map(|_| AtomicU64::new(0)).collect(),
             config,
             listener,
-            stop_read,
+            epoll,
+            idle: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(FIRST_CONNECTION),
+            _stop_read: stop_read,
             stop_write: Mutex::new(Some(stop_write)),
             stop: Mutex::new(None),
             stopping: AtomicBool::new(false),
-            accept_lock: Mutex::new(()),
-            accepted: AtomicU64::new(0),
+            wait_lock: Mutex::new(()),
+            taken: AtomicU64::new(0),
             active: AtomicUsize::new(0),
             last_activity: AtomicU64::new(0),
+            pid: std::process::id(),
         });
         // Apps size their thread pools by this (CreateContext.threads).
         crate::app::registry::THREADS
@@ -508,85 +558,154 @@ unsafe fn import_scripts(main: *mut sys::server_rec, group: &str) {
     }
 }
 
-/// A request thread: takes connections one at a time and serves them.
+/// A request thread: takes one request at a time, from whichever connection has one.
 fn worker(shared: &Shared, index: usize) {
-    while let Some(stream) = accept(shared) {
-        shared.active.fetch_add(1, Ordering::SeqCst);
+    while let Some(mut client) = next_request(shared) {
         shared.busy[index].store(protocol::monotonic_ns(), Ordering::SeqCst);
-        ffi::guard((), || serve_connection(shared, stream));
+        let reusable = ffi::guard(false, || serve_request(shared, &mut client.conn));
         shared.busy[index].store(0, Ordering::SeqCst);
         shared.last_activity.store(protocol::monotonic_ns(), Ordering::SeqCst);
+        if reusable {
+            park(shared, client);
+        }
         shared.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// Waits for the next connection, or `None` once the process stops accepting.
-fn accept(shared: &Shared) -> Option<UnixStream> {
-    let _turn = shared.accept_lock.lock();
+/// Waits for the next request — on a new connection or an idle one — and counts it as active;
+/// `None` once the process stops taking requests.
+fn next_request(shared: &Shared) -> Option<Client> {
+    let _turn = shared.wait_lock.lock();
+    let mut events = [EpollEvent::empty()];
     loop {
         if shared.stopping.load(Ordering::SeqCst) {
             return None;
         }
-        let mut fds = [
-            PollFd::new(shared.listener.as_fd(), PollFlags::POLLIN),
-            PollFd::new(shared.stop_read.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        match shared.epoll.wait(&mut events, EpollTimeout::NONE) {
+            Ok(0) | Err(Errno::EINTR) => continue,
             Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
-                log(sys::APLOG_ERR, &format!("daemon group '{}': poll failed: {e}", shared.config.name));
+                log(sys::APLOG_ERR, &format!("daemon group '{}': epoll_wait failed: {e}", shared.config.name));
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+        let client = match events[0].data() {
+            STOP => return None,
+            LISTENER => match accept(shared) {
+                Some(client) => client,
+                None => continue,
+            },
+            token => {
+                let Some(client) = shared.idle.lock().remove(&token) else { continue };
+                if events[0].events().intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLERR) {
+                    // The Apache child closed its idle connection (it exited, or gave it up).
+                    continue;
+                }
+                client
+            }
+        };
+        // Counted before the last look at `stopping`, so a stop either sees this request
+        // running or this thread sees the stop (and closes the connection unread: the Apache
+        // child sends the request again on a new connection).
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        if shared.stopping.load(Ordering::SeqCst) {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
-        match shared.listener.accept() {
-            Ok((stream, _)) => {
-                let n = shared.accepted.fetch_add(1, Ordering::SeqCst) + 1;
-                let max = shared.config.maximum_requests;
-                if max > 0 && n >= max {
-                    shared.request_stop(Stop::MaximumRequests);
+        let taken = shared.taken.fetch_add(1, Ordering::SeqCst) + 1;
+        let max = shared.config.maximum_requests;
+        if max > 0 && taken >= max {
+            shared.request_stop(Stop::MaximumRequests);
+        }
+        return Some(client);
+    }
+}
+
+/// Accepts a new connection (the listening socket is readable), setting its options once for
+/// its life.
+fn accept(shared: &Shared) -> Option<Client> {
+    match shared.listener.accept() {
+        Ok((stream, _)) => {
+            crate::status::daemon::connection_accepted(shared.pid);
+            match Conn::with_timeout(stream, shared.socket_timeout) {
+                Ok(conn) => {
+                    let token = shared.next_token.fetch_add(1, Ordering::Relaxed);
+                    Some(Client { conn, token, registered: false })
                 }
-                return Some(stream);
+                Err(e) => {
+                    log(
+                        sys::APLOG_ERR,
+                        &format!("daemon group '{}': cannot set up a connection: {e}", shared.config.name),
+                    );
+                    None
+                }
             }
-            // Another process took it.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                log(sys::APLOG_ERR, &format!("daemon group '{}': accept failed: {e}", shared.config.name));
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        }
+        // Another process took it.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => None,
+        Err(e) => {
+            log(sys::APLOG_ERR, &format!("daemon group '{}': accept failed: {e}", shared.config.name));
+            std::thread::sleep(Duration::from_millis(100));
+            None
         }
     }
 }
 
-/// Reads the request of one connection and serves it.
-fn serve_connection(shared: &Shared, stream: UnixStream) {
-    if socket::set_timeouts(&stream, shared.socket_timeout).is_err() {
+/// Parks a connection whose exchange ended cleanly until its next request; a stopping process
+/// closes it instead.
+fn park(shared: &Shared, mut client: Client) {
+    client.conn.release_buffers();
+    let mut idle = shared.idle.lock();
+    // Under the lock `request_stop` empties: a connection is either closed by it or not parked.
+    if shared.stopping.load(Ordering::SeqCst) {
         return;
     }
-    let mut conn = Conn::new(stream);
+    let interest = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
+    let mut event = EpollEvent::new(interest, client.token);
+    let armed = if client.registered {
+        shared.epoll.modify(client.conn.stream(), &mut event)
+    } else {
+        shared.epoll.add(client.conn.stream(), event)
+    };
+    match armed {
+        Ok(()) => {
+            client.registered = true;
+            idle.insert(client.token, client);
+        }
+        Err(e) => {
+            log(sys::APLOG_DEBUG, &format!("daemon group '{}': cannot park a connection: {e}", shared.config.name))
+        }
+    }
+}
+
+/// Reads the next request of a connection and serves it; returns whether the connection may
+/// carry another one.
+fn serve_request(shared: &Shared, conn: &mut Conn) -> bool {
     let frame = match conn.read_frame(None) {
         Ok((kind, payload)) => (kind, payload.to_vec()),
+        Err(socket::ConnError::Closed) => return false,
         Err(e) => {
             log(sys::APLOG_DEBUG, &format!("daemon group '{}': no request on a connection: {e}", shared.config.name));
-            return;
+            return false;
         }
     };
     let request = match ToDaemon::decode(frame.0, &frame.1) {
         Ok(ToDaemon::Request(request)) => request,
-        Ok(_) => return log(sys::APLOG_ERR, "a daemon connection did not start with a request"),
-        Err(e) => return log(sys::APLOG_ERR, &format!("a daemon connection sent a bad request: {e}")),
+        Ok(_) => {
+            log(sys::APLOG_ERR, "a daemon connection sent something other than a request");
+            return false;
+        }
+        Err(e) => {
+            log(sys::APLOG_ERR, &format!("a daemon connection sent a bad request: {e}"));
+            return false;
+        }
     };
-    let pid = std::process::id();
     // Accepted goes out at once when the Apache child waits for it (queue-timeout), else with the
     // first flush (it names this process in the child's log lines).
-    ToApache::Accepted { pid }.encode(conn.out());
+    ToApache::Accepted { pid: shared.pid }.encode(conn.out());
     if request.flags & FLAG_ACK != 0 && conn.flush().is_err() {
-        return;
+        return false;
     }
     if let Some(limit) = shared.config.queue_timeout {
         let waited = Duration::from_nanos(protocol::monotonic_ns().saturating_sub(request.queued_at_ns));
@@ -594,12 +713,13 @@ fn serve_connection(shared: &Shared, stream: UnixStream) {
             let reason =
                 format!("the request waited {:.1} s for a daemon thread, over queue-timeout", waited.as_secs_f64());
             ToApache::Reject { status: 504, reason: reason.as_bytes() }.encode(conn.out());
-            let _ = conn.flush();
-            return;
+            return conn.flush().is_ok() && conn.is_idle();
         }
     }
-    host::serve(&mut conn, &request, &shared.config.name, shared.flags);
-    crate::status::daemon::request_served(pid);
+    let clean = host::serve(conn, &request, &shared.config.name, shared.flags);
+    crate::status::daemon::request_served(shared.pid);
+    // Anything the Apache child sent beyond what was asked puts the connection out of step.
+    clean && conn.is_idle()
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The wire format between an Apache child and a daemon process: one request per connection,
-//! as a sequence of length-prefixed frames in each direction.
+//! The wire format between an Apache child and a daemon process: requests one after another on
+//! a connection, each as a sequence of length-prefixed frames in each direction.
 //!
 //! ```text
 //! frame   = kind:u8 length:u32le payload[length]
@@ -14,6 +14,10 @@
 //! Daemon → Apache child: [`ToApache`] — `Accepted`, `Head`, `Body`, `Flush`, `File` (the open
 //! file travels beside the frame as SCM_RIGHTS), `Log`, `ErrorHeader`, `ReadBody`, then `End` or
 //! `Reject`.
+//!
+//! `End` and `Reject` close an exchange: with nothing left unread either way, the connection
+//! carries the Apache child's next request (a new `Request`). Either side may close an idle
+//! connection; no frame announces it.
 //!
 //! Decoding is strict: an unknown kind, a frame over its size limit, a field running past its
 //! frame, bytes left over, or a value out of range is an error, never a guess. Nothing here does

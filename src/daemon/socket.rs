@@ -1,6 +1,8 @@
 //! UNIX-socket plumbing for daemon mode: the listening socket the Apache parent keeps open
 //! across restarts, the Apache child's connect with its timeout, and [`Conn`], a framed
 //! connection that buffers writes and receives the files a daemon passes (SCM_RIGHTS).
+//! A connection carries many requests, one after another: [`Conn::is_idle`] says an exchange
+//! ended cleanly, [`Conn::is_alive`] whether the peer still holds a kept connection open.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -143,20 +145,48 @@ const MAX_PENDING_FILES: usize = 4;
 
 /// The read buffer a connection starts with; `read_frame` grows it to whatever a frame needs.
 const FIRST_READ_BUFFER: usize = 16 * 1024;
+/// The write buffer a connection starts with.
+const FIRST_WRITE_BUFFER: usize = 16 * 1024;
 /// The most buffered bytes of an incomplete frame moved to the front of the read buffer.
 const MOVED_PARTIAL_FRAME: usize = 4 * 1024;
 /// Read buffers grown past this (large body frames) are not kept for the thread's next connection.
 const KEPT_READ_BUFFER: usize = 256 * 1024;
 
 thread_local! {
-    /// The read buffer of this thread's last connection. Each connection serves one request, and
-    /// zeroing a fresh buffer every time cost as much as the rest of a small request.
+    /// The read buffer of this thread's last connection (closed, or parked idle by a daemon):
+    /// zeroing a fresh buffer for every connection cost as much as the rest of a small request.
     static SPARE_READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// The same for the write buffer.
+    static SPARE_WRITE_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 fn take_read_buffer() -> Vec<u8> {
     let spare = SPARE_READ_BUFFER.try_with(Cell::take).unwrap_or_default();
     if spare.len() >= FIRST_READ_BUFFER { spare } else { vec![0; FIRST_READ_BUFFER] }
+}
+
+fn take_write_buffer() -> Vec<u8> {
+    let mut spare = SPARE_WRITE_BUFFER.try_with(Cell::take).unwrap_or_default();
+    spare.clear();
+    spare.reserve(FIRST_WRITE_BUFFER);
+    spare
+}
+
+/// Keeps a connection's buffers for the thread's next one (large ones are freed).
+fn keep_buffers(read: Vec<u8>, write: Vec<u8>) {
+    // The thread may be exiting (its locals gone): then the buffers are simply freed.
+    if !read.is_empty() && read.len() <= KEPT_READ_BUFFER {
+        let _ = SPARE_READ_BUFFER.try_with(|spare| spare.set(read));
+    }
+    if write.capacity() > 0 && write.capacity() <= KEPT_READ_BUFFER {
+        let _ = SPARE_WRITE_BUFFER.try_with(|spare| spare.set(write));
+    }
+}
+
+/// Whether a failed send or read proves the peer closed the connection without reading what
+/// was sent (its socket went away with our bytes unread, or before they were written).
+pub fn never_read(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
 }
 
 /// A framed connection: reads whole frames, buffers small writes until [`Conn::flush`].
@@ -173,11 +203,7 @@ pub struct Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if self.rbuf.len() <= KEPT_READ_BUFFER {
-            let buffer = std::mem::take(&mut self.rbuf);
-            // The thread may be exiting (its locals gone): then the buffer is simply freed.
-            let _ = SPARE_READ_BUFFER.try_with(|spare| spare.set(buffer));
-        }
+        keep_buffers(std::mem::take(&mut self.rbuf), std::mem::take(&mut self.wbuf));
     }
 }
 
@@ -191,8 +217,53 @@ impl Conn {
             start: 0,
             end: 0,
             files: VecDeque::new(),
-            wbuf: Vec::with_capacity(16 * 1024),
+            wbuf: take_write_buffer(),
             read_timeout,
+        }
+    }
+
+    /// Wraps a connected stream, setting both directions' timeouts (once for the connection's
+    /// life: it may carry many requests).
+    pub fn with_timeout(stream: UnixStream, timeout: Duration) -> io::Result<Self> {
+        set_timeouts(&stream, timeout)?;
+        let mut conn = Conn::new(stream);
+        conn.read_timeout = Some(timeout.max(Duration::from_millis(1)));
+        Ok(conn)
+    }
+
+    /// The timeout set by [`Conn::with_timeout`] or [`Conn::set_timeout`].
+    pub fn timeout(&self) -> Option<Duration> {
+        self.read_timeout
+    }
+
+    /// Changes both directions' timeouts.
+    pub fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        set_timeouts(&self.stream, timeout)?;
+        self.read_timeout = Some(timeout.max(Duration::from_millis(1)));
+        Ok(())
+    }
+
+    /// Whether the last exchange ended cleanly: nothing buffered either way, no file unclaimed.
+    /// Only such a connection may carry another request.
+    pub fn is_idle(&self) -> bool {
+        self.start == self.end && self.files.is_empty() && self.wbuf.is_empty()
+    }
+
+    /// Whether the peer still holds this idle connection open, without waiting: a kept
+    /// connection whose peer closed it reads as end-of-file (or an error); one with bytes
+    /// waiting is out of step with the protocol. Either is no good for another request.
+    pub fn is_alive(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let peeked = socket::recv(self.stream.as_raw_fd(), &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT);
+        matches!(peeked, Err(Errno::EAGAIN))
+    }
+
+    /// Hands the buffers back to the thread while the connection waits idle (a daemon parks many
+    /// connections; the next [`Conn::read_frame`] takes buffers again).
+    pub fn release_buffers(&mut self) {
+        if self.is_idle() {
+            (self.start, self.end) = (0, 0);
+            keep_buffers(std::mem::take(&mut self.rbuf), std::mem::take(&mut self.wbuf));
         }
     }
 
@@ -204,6 +275,9 @@ impl Conn {
     /// Reads the next whole frame; its payload is valid until the next read. `deadline` bounds
     /// the wait when it is sooner than the socket's own timeout.
     pub fn read_frame(&mut self, deadline: Option<Instant>) -> Result<(u8, &[u8]), ConnError> {
+        if self.rbuf.is_empty() {
+            self.rbuf = take_read_buffer();
+        }
         loop {
             let buffered = &self.rbuf[self.start..self.end];
             if let Some((kind, _, used)) = protocol::split_frame(buffered)? {
@@ -292,6 +366,9 @@ impl Conn {
 
     /// The write buffer, to encode frames into; sent by [`Conn::flush`].
     pub fn out(&mut self) -> &mut Vec<u8> {
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = take_write_buffer();
+        }
         &mut self.wbuf
     }
 

@@ -12,7 +12,7 @@ mod page;
 use std::cell::UnsafeCell;
 use std::ffi::c_int;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::ffi::{self, sys};
@@ -61,6 +61,7 @@ struct DaemonSlot {
     group: UnsafeCell<[u8; KEY_LEN]>,
     started: AtomicU64,
     requests: AtomicU64,
+    connections: AtomicU64,
     restarts: AtomicU64,
     reason_len: AtomicU32,
     reason: UnsafeCell<[u8; REASON_LEN]>,
@@ -181,6 +182,28 @@ pub mod daemon {
         table()?.daemons.iter().find(|d| d.state.load(Acquire) == READY && d.pid.load(Relaxed) == pid)
     }
 
+    /// Index + 1 of this daemon process's own slot, once found (0: not yet).
+    static OWN_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+    /// This daemon process's slot: looked up once, then checked (the supervisor may register the
+    /// process only after it started).
+    fn own(pid: u32) -> Option<&'static DaemonSlot> {
+        let table = table()?;
+        if let Some(slot) = OWN_SLOT.load(Relaxed).checked_sub(1).map(|i| &table.daemons[i])
+            && slot.state.load(Acquire) == READY
+            && slot.pid.load(Relaxed) == pid
+        {
+            return Some(slot);
+        }
+        let (i, slot) = table
+            .daemons
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.state.load(Acquire) == READY && d.pid.load(Relaxed) == pid)?;
+        OWN_SLOT.store(i + 1, Relaxed);
+        Some(slot)
+    }
+
     /// A daemon process `pid` of `group` started; `replaced` is the process it replaces, with
     /// why that one ended (`"maximum-requests"`, `"killed by signal 9"`, …), whose slot it
     /// takes over (its restart count goes on).
@@ -212,6 +235,7 @@ pub mod daemon {
         slot.pid.store(pid, Relaxed);
         slot.started.store(now_unix(), Relaxed);
         slot.requests.store(0, Relaxed);
+        slot.connections.store(0, Relaxed);
         slot.restarts.store(restarts, Relaxed);
         slot.state.store(READY, Release);
     }
@@ -225,8 +249,17 @@ pub mod daemon {
 
     /// Counts a request served by daemon process `pid` (called in that process).
     pub fn request_served(pid: u32) {
-        if let Some(slot) = find(pid) {
+        if let Some(slot) = own(pid) {
             slot.requests.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Counts a connection from an Apache child accepted by daemon process `pid` (called in that
+    /// process). Connections carry many requests: far fewer connections than requests means
+    /// Apache's children reuse them.
+    pub fn connection_accepted(pid: u32) {
+        if let Some(slot) = own(pid) {
+            slot.connections.fetch_add(1, Relaxed);
         }
     }
 }
@@ -296,6 +329,8 @@ pub struct DaemonSnapshot {
     pub started: u64,
     /// Requests it served.
     pub requests: u64,
+    /// Connections from Apache's children it accepted.
+    pub connections: u64,
     /// How many processes its slot had before it.
     pub restarts: u64,
     /// Why the previous one ended.
@@ -353,6 +388,7 @@ pub fn daemons() -> Vec<DaemonSnapshot> {
                 pid: d.pid.load(Relaxed),
                 started: d.started.load(Relaxed),
                 requests: d.requests.load(Relaxed),
+                connections: d.connections.load(Relaxed),
                 restarts: d.restarts.load(Relaxed),
                 last_restart_reason: text(&reason[..(d.reason_len.load(Relaxed) as usize).min(REASON_LEN)]),
             }

@@ -86,16 +86,17 @@ pub fn html(groups: &[GroupSnapshot], daemons: &[DaemonSnapshot], now: u64) -> S
     } else {
         page.push_str(
             "<table>\n<tr><th>process group</th><th>pid</th><th>uptime s</th><th>requests</th>\
-             <th>restarts</th><th>last restart reason</th></tr>\n",
+             <th>connections</th><th>restarts</th><th>last restart reason</th></tr>\n",
         );
         for d in daemons {
             let _ = writeln!(
                 page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape_html(&d.group),
                 d.pid,
                 now.saturating_sub(d.started),
                 d.requests,
+                d.connections,
                 d.restarts,
                 escape_html(&d.last_restart_reason),
             );
@@ -145,9 +146,15 @@ pub fn prometheus_text(groups: &[GroupSnapshot], daemons: &[DaemonSnapshot]) -> 
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", g.latency_sum_us as f64 / 1e6);
         let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
     }
-    let daemon_metrics: [Metric<DaemonSnapshot, u64>; 3] = [
+    let daemon_metrics: [Metric<DaemonSnapshot, u64>; 4] = [
         ("rgi_daemon_process_start_time_seconds", "gauge", "Start time of the daemon process.", |d| d.started),
         ("rgi_daemon_process_requests_total", "counter", "Requests the daemon process served.", |d| d.requests),
+        (
+            "rgi_daemon_process_connections_total",
+            "counter",
+            "Connections from Apache's children the daemon process accepted (each carries many requests).",
+            |d| d.connections,
+        ),
         ("rgi_daemon_process_restarts_total", "counter", "Daemon processes replaced in this slot.", |d| d.restarts),
     ];
     for (name, kind, help, value) in daemon_metrics {
@@ -207,6 +214,7 @@ mod tests {
             pid: 42,
             started: 100,
             requests: 7,
+            connections: 3,
             restarts: 2,
             last_restart_reason: "maximum-requests".into(),
         };
@@ -215,6 +223,8 @@ mod tests {
             page.contains("<td>(embedded)</td><td>a&quot;b</td><td>4</td><td>1</td><td>2</td><td>1</td>"),
             "{page}"
         );
-        assert!(page.contains("<td>shop</td><td>42</td><td>60</td><td>7</td><td>2</td><td>maximum-requests</td>"));
+        assert!(
+            page.contains("<td>shop</td><td>42</td><td>60</td><td>7</td><td>3</td><td>2</td><td>maximum-requests</td>")
+        );
     }
 }
