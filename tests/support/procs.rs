@@ -1,7 +1,7 @@
 //! Apache's processes as /proc shows them: what the leak checks count (file descriptors, threads,
 //! resident memory, processes).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// One process and the resources it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +14,12 @@ pub struct Proc {
     /// Start time in clock ticks since boot: with the pid, names the process even if the pid is
     /// reused later.
     pub start: u64,
-    /// Open file descriptors (entries of /proc/PID/fd).
+    /// Open file descriptors (entries of /proc/PID/fd), less the kept daemon connections.
     pub fds: usize,
+    /// Daemon-mode connections held open between requests (see [`kept_daemon_connections`]):
+    /// a bounded cache that grows with the threads that served daemon requests, not a leak, so
+    /// not in `fds`.
+    pub kept_daemon_connections: usize,
     /// Threads (entries of /proc/PID/task).
     pub threads: usize,
     /// Resident set size in KiB.
@@ -23,6 +27,33 @@ pub struct Proc {
     /// The anonymous (heap and stack) part of it in KiB: what a leak grows. Shared memory (a
     /// session cache, mapped files) counts in every process's RSS, not here.
     pub anon_kib: u64,
+}
+
+/// Inodes of the connected UNIX stream sockets that daemon mode keeps between requests: an
+/// Apache child's end has no address, a daemon's end carries its group's socket path (`….sock`).
+fn kept_daemon_connections() -> HashSet<u64> {
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // Num RefCount Protocol Flags Type St Inode [Path]
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let stream_connected = f.get(4) == Some(&"0001") && f.get(5) == Some(&"03");
+            let daemon_path = f.get(7).is_none_or(|path| path.ends_with(".sock"));
+            (stream_connected && daemon_path).then(|| f.get(6)?.parse().ok())?
+        })
+        .collect()
+}
+
+/// How many of `pid`'s descriptors are among the `kept` connections.
+fn count_kept(pid: u32, kept: &HashSet<u64>) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    fds.flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse::<u64>().ok())
+        .filter(|inode| kept.contains(inode))
+        .count()
 }
 
 fn read_proc(pid: u32) -> Option<Proc> {
@@ -48,6 +79,7 @@ fn read_proc(pid: u32) -> Option<Proc> {
         state: f.first().and_then(|s| s.chars().next()).unwrap_or('?'),
         start: num(19),
         fds: count("fd"),
+        kept_daemon_connections: 0,
         threads: count("task"),
         rss_kib: kib("VmRSS:"),
         anon_kib: kib("RssAnon:"),
@@ -58,9 +90,12 @@ fn read_proc(pid: u32) -> Option<Proc> {
 /// parent, its children and any daemon processes it started).
 pub fn group(pgid: u32) -> Vec<Proc> {
     let mut found = Vec::new();
+    let kept = kept_daemon_connections();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        if let Some(p) = read_proc(pid).filter(|p| p.pgid == pgid) {
+        if let Some(mut p) = read_proc(pid).filter(|p| p.pgid == pgid) {
+            p.kept_daemon_connections = count_kept(pid, &kept);
+            p.fds = p.fds.saturating_sub(p.kept_daemon_connections);
             found.push(p);
         }
     }
