@@ -176,15 +176,13 @@ struct Shared {
     /// The listening socket, the stop pipe and every idle connection, waiting to be readable.
     epoll: Epoll,
     /// Idle connections parked in `epoll`, by token.
-    idle: Mutex<HashMap<u64, Client>>,
+    idle: IdleConnections,
     next_token: AtomicU64,
     /// Readable once the process stops accepting (kept open: it is watched in `epoll`).
     _stop_read: OwnedFd,
     stop_write: Mutex<Option<OwnedFd>>,
     stop: Mutex<Option<Stop>>,
     stopping: AtomicBool,
-    /// Only one free thread waits in epoll at a time; the others wait for their turn.
-    wait_lock: Mutex<()>,
     /// Requests taken (maximum-requests).
     taken: AtomicU64,
     active: AtomicUsize,
@@ -210,8 +208,28 @@ impl Shared {
         self.stop_write.lock().take();
         // Idle connections are closed now: their Apache children use new ones, which another
         // process (or this one's replacement) accepts.
-        let idle = std::mem::take(&mut *self.idle.lock());
-        drop(idle);
+        self.idle.close_all();
+    }
+}
+
+/// Idle connections by token, in shards: every request takes one out and puts it back, and
+/// with one lock the daemon's threads queued for it.
+#[derive(Default)]
+struct IdleConnections {
+    shards: [Mutex<HashMap<u64, Client>>; 16],
+}
+
+impl IdleConnections {
+    fn shard(&self, token: u64) -> parking_lot::MutexGuard<'_, HashMap<u64, Client>> {
+        self.shards[token as usize % self.shards.len()].lock()
+    }
+
+    /// Closes them all (a stopping process).
+    fn close_all(&self) {
+        for shard in &self.shards {
+            let idle = std::mem::take(&mut *shard.lock());
+            drop(idle);
+        }
     }
 }
 
@@ -383,13 +401,12 @@ impl Daemon {
             config,
             listener,
             epoll,
-            idle: Mutex::new(HashMap::new()),
+            idle: IdleConnections::default(),
             next_token: AtomicU64::new(FIRST_CONNECTION),
             _stop_read: stop_read,
             stop_write: Mutex::new(Some(stop_write)),
             stop: Mutex::new(None),
             stopping: AtomicBool::new(false),
-            wait_lock: Mutex::new(()),
             taken: AtomicU64::new(0),
             active: AtomicUsize::new(0),
             last_activity: AtomicU64::new(0),
@@ -575,7 +592,10 @@ fn worker(shared: &Shared, index: usize) {
 /// Waits for the next request — on a new connection or an idle one — and counts it as active;
 /// `None` once the process stops taking requests.
 fn next_request(shared: &Shared) -> Option<Client> {
-    let _turn = shared.wait_lock.lock();
+    // Every free thread waits in epoll itself: the kernel wakes one waiter per event, and an
+    // idle connection is one-shot, so no two threads get the same one (the listener and the stop
+    // pipe are level-triggered: a second thread finding the listener empty just waits again,
+    // and every thread sees the stop).
     let mut events = [EpollEvent::empty()];
     loop {
         if shared.stopping.load(Ordering::SeqCst) {
@@ -597,7 +617,7 @@ fn next_request(shared: &Shared) -> Option<Client> {
                 None => continue,
             },
             token => {
-                let Some(client) = shared.idle.lock().remove(&token) else { continue };
+                let Some(client) = shared.idle.shard(token).remove(&token) else { continue };
                 if events[0].events().intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLERR) {
                     // The Apache child closed its idle connection (it exited, or gave it up).
                     continue;
@@ -656,7 +676,7 @@ fn accept(shared: &Shared) -> Option<Client> {
 /// closes it instead.
 fn park(shared: &Shared, mut client: Client) {
     client.conn.release_buffers();
-    let mut idle = shared.idle.lock();
+    let mut idle = shared.idle.shard(client.token);
     // Under the lock `request_stop` empties: a connection is either closed by it or not parked.
     if shared.stopping.load(Ordering::SeqCst) {
         return;
