@@ -257,6 +257,8 @@ struct Sample {
     rss_kib: u64,
     anon_kib: u64,
     fds: usize,
+    /// Daemon connections kept between requests (both ends), not in `fds`.
+    kept: usize,
     processes: usize,
 }
 
@@ -278,6 +280,7 @@ fn sample(apache: &Apache, requests: u64) -> Sample {
         rss_kib: procs.iter().map(|p| p.rss_kib).sum(),
         anon_kib: procs.iter().map(|p| p.anon_kib).sum(),
         fds: procs.iter().map(|p| p.fds).sum(),
+        kept: procs.iter().map(|p| p.kept_daemon_connections).sum(),
         processes: procs.len(),
     }
 }
@@ -330,13 +333,18 @@ fn soak(total: u64, clients: u64, rounds: u64) -> (Vec<Sample>, BTreeMap<&'stati
         let done = (round + 1) * per_client * clients;
         let s = sample(&apache, done);
         println!(
-            "soak: {done} requests after {:.0?}: {} processes, RSS {} KiB (anonymous {} KiB), {} descriptors",
+            "soak: {done} requests after {:.0?}: {} processes, RSS {} KiB (anonymous {} KiB), {} descriptors \
+             and {} kept daemon connections",
             started.elapsed(),
             s.processes,
             s.rss_kib,
             s.anon_kib,
-            s.fds
+            s.fds,
+            s.kept
         );
+        // Each of Apache's 32 threads keeps at most 2 connections to the group, and a daemon
+        // holds the other end of each: anything more is a leak.
+        assert!(s.kept <= 2 * 32 * 2, "{} daemon connections kept", s.kept);
         samples.push(s);
     }
     (samples, kinds, apache)
