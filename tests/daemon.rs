@@ -522,6 +522,14 @@ fn a_request_on_a_stale_kept_connection_runs_exactly_once() {
     // The daemon stops (SIGSTOP) with the Apache thread's connection kept: it still looks open.
     // The POST goes out on it; then the daemon dies with the request unread.
     unsafe_kill(&stopped, libc::SIGSTOP);
+    // A stop takes effect when each thread next runs: wait until every one of them is stopped.
+    eventually("the daemon's threads to stop", || {
+        let tasks = std::fs::read_dir(format!("/proc/{stopped}/task")).unwrap();
+        tasks.flatten().all(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    });
     let sending = "sending the request on a kept connection";
     let before = apache.error_log().matches(sending).count();
     let port = apache.port;
@@ -534,7 +542,12 @@ fn a_request_on_a_stale_kept_connection_runs_exactly_once() {
     let r = client.join().unwrap();
     assert_eq!((r.status, r.text().as_str()), (200, body), "{r:?}");
     assert!(apache.wait_for_log("closed the connection without reading the request"));
-    let counts = daemon_counts(&apache);
+    // A daemon counts a request once its answer is sent: wait for the count, then check it.
+    let mut counts = daemon_counts(&apache);
+    eventually("the replacement to count its request", || {
+        counts = daemon_counts(&apache);
+        counts.values().any(|&(requests, _)| requests > 0)
+    });
     assert_eq!(counts.len(), 1, "{counts:?}");
     let (&replacement, &(requests, _)) = counts.iter().next().unwrap();
     assert_ne!(replacement.to_string(), stopped);

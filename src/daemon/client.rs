@@ -11,7 +11,7 @@
 //! connection the daemon closed (restart, maximum-requests, a crash) reads as closed before it is
 //! used and is replaced; one it closed just as the request went out fails with the kernel's
 //! proof that the daemon never read the request (reset, broken pipe), and only then is the
-//! request sent once more, on a new connection — never when the daemon may have run the app.
+//! request sent again, on a new connection — never when the daemon may have run the app.
 
 use std::cell::RefCell;
 use std::ffi::c_int;
@@ -149,7 +149,7 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
             .collect()
     };
     let (environ, headers, options) = (pairs(environ), pairs(headers), pairs(d.options));
-    let mut resent = false;
+    let mut sends = 0;
     loop {
         let (mut conn, kept) = match Kept::take_or_connect(path, group, socket_timeout) {
             Ok(found) => found,
@@ -191,11 +191,11 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
                         }
                         return status;
                     }
-                    Exchange::NeverRead(err) if !resent => err.to_string(),
+                    Exchange::NeverRead(err) if sends < MAX_SENDS => err.to_string(),
                     Exchange::NeverRead(err) => return relay.failed(&mut ctx, err),
                 }
             }
-            Err(why) if never_read(&why) && !resent => why.to_string(),
+            Err(why) if never_read(&why) && sends < MAX_SENDS => why.to_string(),
             Err(why) => {
                 ctx.log(
                     sys::APLOG_ERR,
@@ -205,8 +205,10 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
             }
         };
         // The daemon closed the connection with the request unread (it is stopping or was
-        // replaced): nothing ran, so the request goes once more, on a new connection.
-        resent = true;
+        // replaced): nothing ran, so the request goes again, on a new connection. A new
+        // connection can be closed unread too: during a restart a stopping process may have
+        // accepted it just before it saw the stop.
+        sends += 1;
         if c_int::from(log_level) >= sys::APLOG_DEBUG {
             ctx.log(
                 sys::APLOG_DEBUG,
@@ -219,6 +221,9 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
         }
     }
 }
+
+/// How many times a request is sent again after the kernel proved a daemon never read it.
+const MAX_SENDS: u32 = 3;
 
 /// Idle connections kept by this thread, by the socket of their daemon process group.
 struct Kept {

@@ -437,6 +437,7 @@ impl Daemon {
                 config.threads
             ),
         );
+        crate::status::daemon::wait_until_registered(shared.pid);
         for index in 0..config.threads as usize {
             let shared = self.shared.clone();
             let spawned =

@@ -247,6 +247,20 @@ pub mod daemon {
         }
     }
 
+    /// Waits (a moment at most) until the parent has registered daemon process `pid`, which it
+    /// does right after the fork: requests served before that would not be counted.
+    pub fn wait_until_registered(pid: u32) {
+        if table().is_none() {
+            return;
+        }
+        for _ in 0..1000 {
+            if own(pid).is_some() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// Counts a request served by daemon process `pid` (called in that process).
     pub fn request_served(pid: u32) {
         if let Some(slot) = own(pid) {
