@@ -91,7 +91,7 @@ fn daemon_frames(data: &[u8], decode_and_encode: impl Fn(u8, &[u8]) -> Option<Ve
 
 /// Apache child → daemon frames (`ToDaemon`), including the request with its environ.
 pub fn daemon_to_daemon(data: &[u8]) {
-    use mod_rgi::daemon::protocol::{RequestParts, ToDaemon, encode_request};
+    use mod_rgi::daemon::protocol::{ToDaemon, encode_request};
     daemon_frames(data, |kind, payload| {
         let msg = ToDaemon::decode(kind, payload).ok()?;
         let mut out = Vec::new();
@@ -99,17 +99,7 @@ pub fn daemon_to_daemon(data: &[u8]) {
         if let ToDaemon::Request(r) = &msg {
             // The host's direct encoder writes the same bytes as the message's.
             let mut direct = Vec::new();
-            let parts = RequestParts {
-                flags: r.flags,
-                queued_at_ns: r.queued_at_ns,
-                library: r.library,
-                application_group: r.application_group,
-                log_level: r.log_level,
-                environ: r.environ.iter().copied(),
-                headers: r.headers.iter().copied(),
-                options: r.options.iter().copied(),
-            };
-            encode_request(&mut direct, parts);
+            encode_request(&mut direct, r.parts());
             assert_eq!(direct, out);
         }
         Some(out)

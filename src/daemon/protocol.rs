@@ -115,6 +115,29 @@ pub struct Request<'a> {
     pub options: Vec<Pair<'a>>,
 }
 
+impl<'a> Request<'a> {
+    /// The request as [`RequestParts`], for [`encode_request`].
+    pub fn parts(
+        &self,
+    ) -> RequestParts<
+        'a,
+        impl ExactSizeIterator<Item = Pair<'a>> + '_,
+        impl ExactSizeIterator<Item = Pair<'a>> + '_,
+        impl ExactSizeIterator<Item = Pair<'a>> + '_,
+    > {
+        RequestParts {
+            flags: self.flags,
+            queued_at_ns: self.queued_at_ns,
+            library: self.library,
+            application_group: self.application_group,
+            log_level: self.log_level,
+            environ: self.environ.iter().copied(),
+            headers: self.headers.iter().copied(),
+            options: self.options.iter().copied(),
+        }
+    }
+}
+
 /// Apache child → daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToDaemon<'a> {
@@ -545,17 +568,7 @@ mod tests {
         let mut a = Vec::new();
         ToDaemon::Request(r.clone()).encode(&mut a);
         let mut b = Vec::new();
-        let parts = RequestParts {
-            flags: r.flags,
-            queued_at_ns: r.queued_at_ns,
-            library: r.library,
-            application_group: r.application_group,
-            log_level: r.log_level,
-            environ: r.environ.iter().copied(),
-            headers: r.headers.iter().copied(),
-            options: r.options.iter().copied(),
-        };
-        encode_request(&mut b, parts);
+        encode_request(&mut b, r.parts());
         assert_eq!(a, b);
         let mut c = body_header(false, 3).to_vec();
         c.extend_from_slice(b"abc");
