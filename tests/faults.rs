@@ -88,18 +88,22 @@ fn restart_and_serve(apache: &Apache, sig: i32) -> Vec<u32> {
     }
 }
 
-fn twenty_graceful_restarts_under_load_lose_no_request(mode: Mode) {
+/// A warmed-up server in `mode`, its footprint, and a wrk load on /hello: a new connection per
+/// request (Connection: close) and keep-alive connections.
+fn under_load(mode: Mode) -> (Apache, Footprint, Wrk, Wrk) {
     let apache = Apache::start(two_children(mode, apps()));
-    let port = apache.port;
     for _ in 0..20 {
         assert_eq!(apache.get("/hello").text(), HELLO);
     }
     let before = steady_footprint(&apache);
-    assert_eq!((before.parent_threads, before.others.values().sum::<usize>()), (1, 2 + daemons(mode)), "{before:?}");
+    let fresh = Wrk::start(apache.port, "/hello", 8, true, HELLO);
+    let kept = Wrk::start(apache.port, "/hello", 4, false, HELLO);
+    (apache, before, fresh, kept)
+}
 
-    // A new connection per request (wrk with Connection: close) and keep-alive connections.
-    let fresh = Wrk::start(port, "/hello", 8, true, HELLO);
-    let kept = Wrk::start(port, "/hello", 4, false, HELLO);
+fn twenty_graceful_restarts_under_load_lose_no_request(mode: Mode) {
+    let (apache, before, fresh, kept) = under_load(mode);
+    assert_eq!((before.parent_threads, before.others.values().sum::<usize>()), (1, 2 + daemons(mode)), "{before:?}");
     for _ in 0..20 {
         restart_and_serve(&apache, libc::SIGUSR1);
     }
@@ -118,14 +122,8 @@ fn twenty_graceful_restarts_under_load_lose_no_request(mode: Mode) {
 }
 
 fn five_hard_restarts_under_load_recover_cleanly(mode: Mode) {
-    let apache = Apache::start(two_children(mode, apps()));
+    let (apache, before, fresh, kept) = under_load(mode);
     let port = apache.port;
-    for _ in 0..20 {
-        assert_eq!(apache.get("/hello").text(), HELLO);
-    }
-    let before = steady_footprint(&apache);
-    let fresh = Wrk::start(port, "/hello", 8, true, HELLO);
-    let kept = Wrk::start(port, "/hello", 4, false, HELLO);
     let mut killed = Vec::new();
     for _ in 0..5 {
         killed.extend(restart_and_serve(&apache, libc::SIGHUP));
