@@ -11,6 +11,7 @@
 
 mod callgrind;
 mod client;
+mod floor;
 mod report;
 mod servers;
 mod wrk;
@@ -33,6 +34,8 @@ struct Options {
     upload: u64,
     callgrind: Option<(u64, u64)>,
     memory: Option<(u64, u64)>,
+    /// Round trips of the process ping-pong ([`floor`]).
+    floor: u32,
     out: Option<PathBuf>,
     /// Parts to run (workload names, `callgrind`, `memory`); all when empty.
     only: Vec<String>,
@@ -49,6 +52,7 @@ impl Options {
             upload: 100 << 20,
             callgrind: Some((1000, 3000)),
             memory: Some((10_000, 1_000_000)),
+            floor: 100_000,
             out: None,
             only: Vec::new(),
         };
@@ -66,6 +70,7 @@ impl Options {
                         upload: 1 << 20,
                         callgrind: Some((2, 5)),
                         memory: Some((100, 300)),
+                        floor: 2_000,
                         out: o.out,
                         only: o.only,
                     }
@@ -79,7 +84,7 @@ impl Options {
                 "-h" | "--help" => {
                     return Err("usage: bench/run [--smoke] [--rounds N] [--seconds S] [--no-callgrind] \
                                 [--no-memory] [--out FILE] [--only PART,...]\n(parts: hello, environ, blob, download, \
-                                upload, callgrind, memory) (default: 5 rounds of 5 s, results in \
+                                upload, callgrind, memory, floor) (default: 5 rounds of 5 s, results in \
                                 bench/results/latest.md; --smoke and --only write nowhere unless --out is given)"
                         .into());
                 }
@@ -342,6 +347,7 @@ fn run(o: &Options) -> io::Result<Report> {
         callgrind_workloads: Vec::new(),
         callgrind: Vec::new(),
         memory: None,
+        floor: None,
     };
 
     eprintln!("building the C peer with apxs");
@@ -457,6 +463,10 @@ fn run(o: &Options) -> io::Result<Report> {
         client::hammer(server.port, "/environ", late - early, 16)?;
         let second = server.children_rss_kib().into_iter().max().unwrap_or(0);
         report.memory = Some((early, first, late, second));
+    }
+    if o.runs("floor") {
+        eprintln!("floor: {} round trips between two processes, on one core and across two", o.floor);
+        report.floor = Some(floor::measure(o.floor)?);
     }
     report.load_after = load_average();
     Ok(report)

@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::floor::RoundTrip;
+
 /// One server's medians for one workload.
 pub struct Row {
     pub name: String,
@@ -40,6 +42,8 @@ pub struct Report {
     pub callgrind: Vec<(String, Vec<f64>)>,
     /// (requests, RSS KiB, requests, RSS KiB) of an Apache child serving the environ app.
     pub memory: Option<(u64, u64, u64, u64)>,
+    /// The process round trip on one core and across two ([`crate::floor`]).
+    pub floor: Option<(RoundTrip, Option<RoundTrip>)>,
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -209,6 +213,9 @@ impl Report {
                     writeln!(md, "Instructions per request, {name} ÷ C handler (callgrind): {}.\n", each.join(", "));
             }
         }
+        if let Some(floor) = self.floor_line() {
+            let _ = writeln!(md, "{floor}\n");
+        }
         let _ = writeln!(md, "| target (issue 6) | measured | goal | met |\n|---|--:|--:|:-:|");
         for g in self.goals() {
             let (measured, met) = match g.measured {
@@ -227,6 +234,35 @@ impl Report {
             );
         }
         md
+    }
+
+    /// The floor under daemon mode beside what daemon mode costs over embedded in this run, and
+    /// what the CPU target leaves for it.
+    fn floor_line(&self) -> Option<String> {
+        let (same, across) = self.floor?;
+        let mut line = format!(
+            "The floor under any daemon mode, one round trip between two processes over a Unix socket (1 KiB \
+             there, 100 bytes back, nothing else): {:.1} µs CPU on one core",
+            same.cpu_us
+        );
+        if let Some(across) = across {
+            let _ = write!(line, ", {:.1} µs across two cores ({:.1} µs wall)", across.cpu_us, across.wall_us);
+        }
+        line.push('.');
+        let hello = self.section("hello");
+        let row = |name: &str| hello.and_then(|s| s.row(name)).map(|r| r.cpu_us);
+        if let (Some(c), Some(embedded), Some(daemon)) =
+            (row("C handler"), row("mod_rgi embedded"), row("mod_rgi daemon"))
+        {
+            let _ = write!(
+                line,
+                " mod_rgi daemon hello spends {:.1} µs CPU per request more than embedded; the CPU target \
+                 (≤ 1.6 × C) leaves {:.1} µs over the C handler.",
+                daemon - embedded,
+                0.6 * c
+            );
+        }
+        Some(line)
     }
 
     pub fn render(&self) -> String {
