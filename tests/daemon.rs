@@ -148,6 +148,41 @@ fn unsafe_kill(pid: &str, signal: i32) {
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
 }
 
+/// A process admits as many threads as the machine has cores while its requests are quick; an
+/// app that blocks gets the others within milliseconds. Six requests that each sleep 8 s between
+/// two chunks must all be running at once in a process of six threads: each one's first chunk
+/// arrives long before any of them ends.
+#[test]
+fn an_app_that_blocks_gets_every_thread_of_its_process() {
+    let apache = Apache::start(daemon_config("processes=1 threads=6", ""));
+    let mut streams: Vec<_> = (0..6)
+        .map(|_| {
+            let mut s = connect(apache.port);
+            s.write_all(b"GET /stream?n=2&ms=8000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    let start = Instant::now();
+    for (i, s) in streams.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("chunk 1 of 2") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "request {i} closed before its first chunk");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "request {i} started only after another ended: the process did not run six at once"
+        );
+    }
+    for mut s in streams {
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert!(String::from_utf8_lossy(&rest).contains("chunk 2 of 2"));
+    }
+}
+
 #[test]
 fn an_app_panic_is_a_500_and_the_process_lives() {
     let apache = Apache::start(daemon_config("processes=1 threads=2", ""));

@@ -11,6 +11,7 @@
 //!
 //! See `docs/daemon.md` for the directives, their defaults and an example.
 
+pub mod admission;
 pub mod client;
 pub mod host;
 pub mod process;

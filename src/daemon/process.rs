@@ -6,9 +6,11 @@
 //! Apache's children keep their connections open between requests, so a process holds many
 //! more connections than it has threads. No thread waits on a connection: idle ones sit in an
 //! epoll set (one-shot each) beside the listening socket; a free thread takes whichever becomes
-//! readable first, serves that one request, and parks the connection again. Closing an idle
-//! connection is always allowed — the Apache child sees it closed and uses a new one — so a
-//! process that stops (restart, maximum-requests, inactivity) closes its idle connections at once.
+//! readable first, serves that one request, and parks the connection again. Only the threads
+//! [`Admission`] lets in wait in epoll: as many as there are cores while requests are quick, more
+//! when they block. Closing an idle connection is always allowed — the Apache child sees it
+//! closed and uses a new one — so a process that stops (restart, maximum-requests, inactivity)
+//! closes its idle connections at once.
 //!
 //! Signals: SIGUSR1 asks for a graceful stop (finish requests within graceful-timeout);
 //! SIGTERM and SIGINT for a stop within shutdown-timeout (also sent when Apache's parent dies);
@@ -31,6 +33,7 @@ use nix::unistd::{Gid, Group as UnixGroup, Uid, User};
 use parking_lot::Mutex;
 
 use super::DaemonGroup;
+use super::admission::Admission;
 use super::host::{self, ProcessFlags};
 use super::protocol::{self, FLAG_ACK, ToApache, ToDaemon};
 use super::socket::{self, Conn};
@@ -177,6 +180,8 @@ struct Shared {
     epoll: Epoll,
     /// Idle connections parked in `epoll`, by token.
     idle: IdleConnections,
+    /// Which threads take requests.
+    admission: Admission,
     next_token: AtomicU64,
     /// Readable once the process stops accepting (kept open: it is watched in `epoll`).
     _stop_read: OwnedFd,
@@ -204,6 +209,7 @@ impl Shared {
             }
         }
         self.stopping.store(true, Ordering::SeqCst);
+        self.admission.stop();
         // Closing the write end makes the pipe readable for every thread at once.
         self.stop_write.lock().take();
         // Idle connections are closed now: their Apache children use new ones, which another
@@ -398,6 +404,10 @@ impl Daemon {
             flags: ProcessFlags { multithread: config.threads > 1, multiprocess: config.processes > 1 },
             socket_timeout: config.socket_timeout.unwrap_or(apache_timeout),
             busy: (0..config.threads).map(|_| AtomicU64::new(0)).collect(),
+            admission: Admission::new(
+                config.threads as usize,
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            ),
             config,
             listener,
             epoll,
@@ -449,6 +459,21 @@ impl Daemon {
                 }
                 break;
             }
+        }
+        let watcher = shared.admission.has_spares().then(|| {
+            let shared = self.shared.clone();
+            std::thread::Builder::new().name("rgi-admission".into()).spawn(move || {
+                let epoll = shared.epoll.0.as_fd();
+                let work_waiting = || {
+                    let mut fds = [PollFd::new(epoll, PollFlags::POLLIN)];
+                    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+                };
+                shared.admission.watch(work_waiting, &shared.active, protocol::monotonic_ns);
+            })
+        });
+        if let Some(Err(e)) = watcher {
+            // Without it the process still serves, on its first threads only.
+            log(sys::APLOG_ERR, &format!("daemon group '{}': cannot start the admission thread: {e}", config.name));
         }
         let tick = Duration::from_millis(100);
         let mut deadline = None;
@@ -578,7 +603,8 @@ unsafe fn import_scripts(main: *mut sys::server_rec, group: &str) {
 
 /// A request thread: takes one request at a time, from whichever connection has one.
 fn worker(shared: &Shared, index: usize) {
-    while let Some(mut client) = next_request(shared) {
+    let mut admitted = false;
+    while let Some(mut client) = next_request(shared, &mut admitted) {
         shared.busy[index].store(protocol::monotonic_ns(), Ordering::SeqCst);
         let reusable = ffi::guard(false, || serve_request(shared, &mut client.conn));
         shared.busy[index].store(0, Ordering::SeqCst);
@@ -592,17 +618,20 @@ fn worker(shared: &Shared, index: usize) {
 
 /// Waits for the next request — on a new connection or an idle one — and counts it as active;
 /// `None` once the process stops taking requests.
-fn next_request(shared: &Shared) -> Option<Client> {
+fn next_request(shared: &Shared, admitted: &mut bool) -> Option<Client> {
     // Every free thread waits in epoll itself: the kernel wakes one waiter per event, and an
     // idle connection is one-shot, so no two threads get the same one (the listener and the stop
     // pipe are level-triggered: a second thread finding the listener empty just waits again,
     // and every thread sees the stop).
     let mut events = [EpollEvent::empty()];
     loop {
-        if shared.stopping.load(Ordering::SeqCst) {
+        if shared.stopping.load(Ordering::SeqCst) || !shared.admission.take_turn(admitted) {
             return None;
         }
-        match shared.epoll.wait(&mut events, EpollTimeout::NONE) {
+        shared.admission.waiting(true);
+        let woken = shared.epoll.wait(&mut events, EpollTimeout::NONE);
+        shared.admission.waiting(false);
+        match woken {
             Ok(0) | Err(Errno::EINTR) => continue,
             Ok(_) => {}
             Err(e) => {
@@ -634,6 +663,7 @@ fn next_request(shared: &Shared) -> Option<Client> {
             shared.active.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
+        shared.admission.request_started(protocol::monotonic_ns());
         let taken = shared.taken.fetch_add(1, Ordering::SeqCst) + 1;
         let max = shared.config.maximum_requests;
         if max > 0 && taken >= max {

@@ -1,0 +1,327 @@
+//! Which of a daemon process's threads take requests.
+//!
+//! A thread asleep in epoll costs a wake-up — two context switches, often an interrupt to another
+//! core — for every request it takes. When requests are short, a few busy threads that find the
+//! next request already waiting serve it without one, so a process admits only as many threads
+//! as it has cores (`base`); the others are spares, parked. When every admitted thread is busy,
+//! none has started a request for a [`TICK`] and a request is left waiting (apps that block:
+//! I/O, sleeps, calls to other services), a watcher admits one more thread, and so on each tick
+//! up to `threads=`; admitted threads left idle for a while are given back, one a second. So a
+//! quick app runs on few threads and a blocking one gets all of them within milliseconds.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+/// How often the watcher looks, while the process has requests.
+pub const TICK: Duration = Duration::from_millis(2);
+/// Ticks with two or more admitted threads idle before one is given back (a second).
+const SHRINK_AFTER: u32 = 500;
+/// Ticks without a request before the watcher sleeps until the next one (0.1 s).
+const SLEEP_AFTER: u32 = 50;
+
+/// The admission state of one daemon process.
+pub struct Admission {
+    /// Threads admitted when nothing is waiting: the cores this process may run on.
+    base: usize,
+    /// The process's `threads=`.
+    threads: usize,
+    /// Threads that may take requests now.
+    limit: AtomicUsize,
+    /// Threads admitted (waiting for a request or serving one).
+    admitted: AtomicUsize,
+    /// Admitted threads waiting in epoll for a request.
+    waiting: AtomicUsize,
+    /// When the last request started (monotonic ns): the admitted threads are making progress.
+    last_start: AtomicU64,
+    /// Set while the watcher sleeps until the next request.
+    watcher_asleep: AtomicBool,
+    parking: Mutex<Parking>,
+    /// Spares wait here to be admitted.
+    spares: Condvar,
+    /// The watcher waits here between ticks, and while the process has no requests.
+    watcher: Condvar,
+}
+
+struct Parking {
+    parked: usize,
+    stopping: bool,
+}
+
+impl Admission {
+    /// Admission for a process of `threads` threads on `cores` cores.
+    pub fn new(threads: usize, cores: usize) -> Admission {
+        let threads = threads.max(1);
+        let base = cores.clamp(1, threads);
+        Admission {
+            base,
+            threads,
+            limit: AtomicUsize::new(base),
+            admitted: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            last_start: AtomicU64::new(0),
+            watcher_asleep: AtomicBool::new(false),
+            parking: Mutex::new(Parking { parked: 0, stopping: false }),
+            spares: Condvar::new(),
+            watcher: Condvar::new(),
+        }
+    }
+
+    /// Whether any thread is a spare (else the watcher has nothing to do).
+    pub fn has_spares(&self) -> bool {
+        self.base < self.threads
+    }
+
+    /// Called by a thread before it waits for a request: it goes on at once when admitted and
+    /// within the limit, else parks until admitted. `admitted` is the thread's own record. False
+    /// once the process stops.
+    pub fn take_turn(&self, admitted: &mut bool) -> bool {
+        if *admitted && self.admitted.load(Ordering::SeqCst) <= self.limit.load(Ordering::SeqCst) {
+            return true;
+        }
+        let mut parking = self.parking.lock();
+        if *admitted {
+            if self.admitted.load(Ordering::SeqCst) <= self.limit.load(Ordering::SeqCst) {
+                return true;
+            }
+            // Over the limit (it shrank): this thread becomes a spare.
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            *admitted = false;
+        }
+        loop {
+            if parking.stopping {
+                return false;
+            }
+            if self.admitted.load(Ordering::SeqCst) < self.limit.load(Ordering::SeqCst) {
+                self.admitted.fetch_add(1, Ordering::SeqCst);
+                *admitted = true;
+                return true;
+            }
+            parking.parked += 1;
+            self.spares.wait(&mut parking);
+            parking.parked -= 1;
+        }
+    }
+
+    /// Counts an admitted thread into (true) or out of (false) the wait for a request.
+    pub fn waiting(&self, waits: bool) {
+        if waits {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Called when a request starts (at `now`, monotonic ns), after it is counted active: wakes
+    /// the watcher if it sleeps.
+    pub fn request_started(&self, now: u64) {
+        self.last_start.store(now, Ordering::Relaxed);
+        if self.watcher_asleep.load(Ordering::SeqCst) {
+            let _parking = self.parking.lock();
+            self.watcher.notify_one();
+        }
+    }
+
+    /// Releases every spare and the watcher: the process is stopping.
+    pub fn stop(&self) {
+        let mut parking = self.parking.lock();
+        parking.stopping = true;
+        self.spares.notify_all();
+        self.watcher.notify_all();
+    }
+
+    /// The watcher's loop, until the process stops. `work_waiting` tells whether a request (or
+    /// a connection) is ready with nobody to take it; `active` counts requests being served;
+    /// `now` is the monotonic clock in ns.
+    pub fn watch(&self, work_waiting: impl Fn() -> bool, active: &AtomicUsize, now: impl Fn() -> u64) {
+        let (mut idle_surplus, mut quiet) = (0u32, 0u32);
+        let mut parking = self.parking.lock();
+        while !parking.stopping {
+            self.watcher.wait_for(&mut parking, TICK);
+            if parking.stopping {
+                break;
+            }
+            let waiting = self.waiting.load(Ordering::SeqCst);
+            let limit = self.limit.load(Ordering::SeqCst);
+            let stalled = now().saturating_sub(self.last_start.load(Ordering::Relaxed)) >= TICK.as_nanos() as u64;
+            if waiting == 0 && stalled && parking.parked > 0 && limit < self.threads {
+                if MutexGuard::unlocked(&mut parking, &work_waiting) {
+                    self.limit.store(limit + 1, Ordering::SeqCst);
+                    self.spares.notify_one();
+                }
+                idle_surplus = 0;
+            } else if waiting >= 2 && limit > self.base {
+                idle_surplus += 1;
+                if idle_surplus >= SHRINK_AFTER {
+                    self.limit.store(limit - 1, Ordering::SeqCst);
+                    idle_surplus = 0;
+                }
+            } else {
+                idle_surplus = 0;
+            }
+            quiet = if active.load(Ordering::SeqCst) == 0 { quiet + 1 } else { 0 };
+            if quiet >= SLEEP_AFTER {
+                // A request that starts after the flag is set sees it and wakes the watcher (it
+                // takes the lock held here until the wait); one that started before shows in
+                // `active`, checked again after the flag.
+                self.watcher_asleep.store(true, Ordering::SeqCst);
+                if active.load(Ordering::SeqCst) == 0 && !parking.stopping {
+                    self.watcher.wait(&mut parking);
+                }
+                self.watcher_asleep.store(false, Ordering::SeqCst);
+                quiet = 0;
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn limit(&self) -> usize {
+        self.limit.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn clock() -> u64 {
+        crate::daemon::protocol::monotonic_ns()
+    }
+
+    #[test]
+    fn the_base_is_the_cores_within_the_threads() {
+        assert_eq!(Admission::new(15, 2).limit(), 2);
+        assert_eq!(Admission::new(1, 8).limit(), 1);
+        assert_eq!(Admission::new(4, 0).limit(), 1);
+    }
+
+    /// `threads` threads take turns; each holds its turn (a blocked request) until released.
+    #[test]
+    fn spares_are_admitted_when_work_waits_and_released_at_stop() {
+        let admission = Arc::new(Admission::new(4, 1));
+        let active = Arc::new(AtomicUsize::new(1));
+        let turns = Arc::new(AtomicUsize::new(0));
+        let mut handles = Vec::new();
+        for _ in 0..4 {
+            let (admission, turns) = (admission.clone(), turns.clone());
+            handles.push(std::thread::spawn(move || {
+                let mut admitted = false;
+                let took = admission.take_turn(&mut admitted);
+                if took {
+                    turns.fetch_add(1, Ordering::SeqCst);
+                }
+                // Hold the turn (a request that blocks) until the process stops.
+                while took && !admission.parking.lock().stopping {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                took
+            }));
+        }
+        let watcher = {
+            let (admission, active) = (admission.clone(), active.clone());
+            std::thread::spawn(move || admission.watch(|| true, &active, clock))
+        };
+        // Nobody waits in epoll and work waits: one more thread per tick, up to all four.
+        let start = Instant::now();
+        while turns.load(Ordering::SeqCst) < 4 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "only {} threads admitted",
+                turns.load(Ordering::SeqCst)
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(admission.limit(), 4);
+        admission.stop();
+        watcher.join().unwrap();
+        assert!(handles.into_iter().all(|h| h.join().unwrap()));
+    }
+
+    #[test]
+    fn without_waiting_work_only_the_base_is_admitted() {
+        let admission = Arc::new(Admission::new(3, 1));
+        let active = Arc::new(AtomicUsize::new(1));
+        let mut first = false;
+        assert!(admission.take_turn(&mut first));
+        let spare = {
+            let admission = admission.clone();
+            std::thread::spawn(move || {
+                let mut admitted = false;
+                admission.take_turn(&mut admitted)
+            })
+        };
+        let watcher = {
+            let (admission, active) = (admission.clone(), active.clone());
+            std::thread::spawn(move || admission.watch(|| false, &active, clock))
+        };
+        std::thread::sleep(TICK * 20);
+        assert_eq!(admission.limit(), 1, "nothing waited, yet the limit grew");
+        assert!(!spare.is_finished(), "the spare was admitted with nothing waiting");
+        admission.stop();
+        assert!(!spare.join().unwrap(), "a spare released by the stop must not take a turn");
+        watcher.join().unwrap();
+    }
+
+    #[test]
+    fn threads_that_keep_starting_requests_get_no_help() {
+        let admission = Arc::new(Admission::new(3, 1));
+        let active = Arc::new(AtomicUsize::new(1));
+        let mut first = false;
+        assert!(admission.take_turn(&mut first));
+        let spare = {
+            let admission = admission.clone();
+            std::thread::spawn(move || {
+                let mut admitted = false;
+                admission.take_turn(&mut admitted)
+            })
+        };
+        // The watcher's clock stands still at the last request's start: the admitted thread
+        // makes progress, however slowly this machine runs the test.
+        let now = Arc::new(AtomicU64::new(1_000_000_000));
+        admission.request_started(now.load(Ordering::SeqCst));
+        let watcher = {
+            let (admission, active, now) = (admission.clone(), active.clone(), now.clone());
+            std::thread::spawn(move || admission.watch(|| true, &active, || now.load(Ordering::SeqCst)))
+        };
+        std::thread::sleep(TICK * 20);
+        assert_eq!(admission.limit(), 1, "a thread making progress was given help");
+        assert!(!spare.is_finished());
+        // A second without a new request: the spare is admitted.
+        now.fetch_add(1_000_000_000, Ordering::SeqCst);
+        let start = Instant::now();
+        while !spare.is_finished() {
+            assert!(start.elapsed() < Duration::from_secs(10), "the spare was never admitted");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(spare.join().unwrap());
+        admission.stop();
+        watcher.join().unwrap();
+    }
+
+    #[test]
+    fn a_sleeping_watcher_wakes_for_the_next_request() {
+        let admission = Arc::new(Admission::new(2, 1));
+        let active = Arc::new(AtomicUsize::new(0));
+        let watcher = {
+            let (admission, active) = (admission.clone(), active.clone());
+            std::thread::spawn(move || admission.watch(|| true, &active, clock))
+        };
+        let start = Instant::now();
+        while !admission.watcher_asleep.load(Ordering::SeqCst) {
+            assert!(start.elapsed() < Duration::from_secs(10), "the watcher never slept");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        active.store(1, Ordering::SeqCst);
+        admission.request_started(clock());
+        let start = Instant::now();
+        while admission.watcher_asleep.load(Ordering::SeqCst) {
+            assert!(start.elapsed() < Duration::from_secs(10), "the watcher slept through a request");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        admission.stop();
+        watcher.join().unwrap();
+    }
+}
