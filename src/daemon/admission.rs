@@ -3,13 +3,14 @@
 //! A thread asleep in epoll costs a wake-up — two context switches, often an interrupt to another
 //! core — for every request it takes. When requests are short, a few busy threads that find the
 //! next request already waiting serve it without one, so a process admits only as many threads
-//! as it has cores (`base`); the others are spares, parked. When every admitted thread is busy,
-//! none has started a request for a [`TICK`] and a request is left waiting (apps that block:
-//! I/O, sleeps, calls to other services), a watcher admits one more thread, and so on each tick
-//! up to `threads=`; admitted threads left idle for a while are given back, one a second. So a
+//! as it has cores (`base`); the others are spares, parked. A request running longer than a
+//! [`TICK`] is slow (an app that blocks on I/O, a sleep, another service, or a heavy one): the
+//! process wants `base` threads besides its slow requests, so when no admitted thread is free
+//! and a request is left waiting, a watcher admits one more thread each tick until it has them,
+//! up to `threads=`. Admitted threads left idle for a while are given back, one a second. So a
 //! quick app runs on few threads and a blocking one gets all of them within milliseconds.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -33,8 +34,6 @@ pub struct Admission {
     admitted: AtomicUsize,
     /// Admitted threads waiting in epoll for a request.
     waiting: AtomicUsize,
-    /// When the last request started (monotonic ns): the admitted threads are making progress.
-    last_start: AtomicU64,
     /// Set while the watcher sleeps until the next request.
     watcher_asleep: AtomicBool,
     parking: Mutex<Parking>,
@@ -60,7 +59,6 @@ impl Admission {
             limit: AtomicUsize::new(base),
             admitted: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
-            last_start: AtomicU64::new(0),
             watcher_asleep: AtomicBool::new(false),
             parking: Mutex::new(Parking { parked: 0, stopping: false }),
             spares: Condvar::new(),
@@ -113,10 +111,8 @@ impl Admission {
         }
     }
 
-    /// Called when a request starts (at `now`, monotonic ns), after it is counted active: wakes
-    /// the watcher if it sleeps.
-    pub fn request_started(&self, now: u64) {
-        self.last_start.store(now, Ordering::Relaxed);
+    /// Called when a request starts, after it is counted active: wakes the watcher if it sleeps.
+    pub fn request_started(&self) {
         if self.watcher_asleep.load(Ordering::SeqCst) {
             let _parking = self.parking.lock();
             self.watcher.notify_one();
@@ -132,9 +128,9 @@ impl Admission {
     }
 
     /// The watcher's loop, until the process stops. `work_waiting` tells whether a request (or
-    /// a connection) is ready with nobody to take it; `active` counts requests being served;
-    /// `now` is the monotonic clock in ns.
-    pub fn watch(&self, work_waiting: impl Fn() -> bool, active: &AtomicUsize, now: impl Fn() -> u64) {
+    /// a connection) is ready with nobody to take it; `slow_requests` counts the requests that
+    /// have run longer than a tick; `active` counts requests being served.
+    pub fn watch(&self, work_waiting: impl Fn() -> bool, slow_requests: impl Fn() -> usize, active: &AtomicUsize) {
         let (mut idle_surplus, mut quiet) = (0u32, 0u32);
         let mut parking = self.parking.lock();
         while !parking.stopping {
@@ -144,8 +140,9 @@ impl Admission {
             }
             let waiting = self.waiting.load(Ordering::SeqCst);
             let limit = self.limit.load(Ordering::SeqCst);
-            let stalled = now().saturating_sub(self.last_start.load(Ordering::Relaxed)) >= TICK.as_nanos() as u64;
-            if waiting == 0 && stalled && parking.parked > 0 && limit < self.threads {
+            // `base` threads besides the slow requests.
+            let wanted = self.base.saturating_add(slow_requests()).min(self.threads);
+            if waiting == 0 && parking.parked > 0 && limit < wanted {
                 if MutexGuard::unlocked(&mut parking, &work_waiting) {
                     self.limit.store(limit + 1, Ordering::SeqCst);
                     self.spares.notify_one();
@@ -187,10 +184,6 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
-    fn clock() -> u64 {
-        crate::daemon::protocol::monotonic_ns()
-    }
-
     #[test]
     fn the_base_is_the_cores_within_the_threads() {
         assert_eq!(Admission::new(15, 2).limit(), 2);
@@ -222,7 +215,7 @@ mod tests {
         }
         let watcher = {
             let (admission, active) = (admission.clone(), active.clone());
-            std::thread::spawn(move || admission.watch(|| true, &active, clock))
+            std::thread::spawn(move || admission.watch(|| true, || 100, &active))
         };
         // Nobody waits in epoll and work waits: one more thread per tick, up to all four.
         let start = Instant::now();
@@ -255,7 +248,7 @@ mod tests {
         };
         let watcher = {
             let (admission, active) = (admission.clone(), active.clone());
-            std::thread::spawn(move || admission.watch(|| false, &active, clock))
+            std::thread::spawn(move || admission.watch(|| false, || 100, &active))
         };
         std::thread::sleep(TICK * 20);
         assert_eq!(admission.limit(), 1, "nothing waited, yet the limit grew");
@@ -266,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn threads_that_keep_starting_requests_get_no_help() {
+    fn quick_requests_get_no_help_and_slow_ones_do() {
         let admission = Arc::new(Admission::new(3, 1));
         let active = Arc::new(AtomicUsize::new(1));
         let mut first = false;
@@ -278,25 +271,26 @@ mod tests {
                 admission.take_turn(&mut admitted)
             })
         };
-        // The watcher's clock stands still at the last request's start: the admitted thread
-        // makes progress, however slowly this machine runs the test.
-        let now = Arc::new(AtomicU64::new(1_000_000_000));
-        admission.request_started(now.load(Ordering::SeqCst));
+        // Work always waits, but no request has run longer than a tick.
+        let slow = Arc::new(AtomicUsize::new(0));
         let watcher = {
-            let (admission, active, now) = (admission.clone(), active.clone(), now.clone());
-            std::thread::spawn(move || admission.watch(|| true, &active, || now.load(Ordering::SeqCst)))
+            let (admission, active, slow) = (admission.clone(), active.clone(), slow.clone());
+            std::thread::spawn(move || admission.watch(|| true, || slow.load(Ordering::SeqCst), &active))
         };
         std::thread::sleep(TICK * 20);
-        assert_eq!(admission.limit(), 1, "a thread making progress was given help");
+        assert_eq!(admission.limit(), 1, "quick requests were given help");
         assert!(!spare.is_finished());
-        // A second without a new request: the spare is admitted.
-        now.fetch_add(1_000_000_000, Ordering::SeqCst);
+        // The admitted thread's request turns slow: the spare is admitted beside it.
+        slow.store(1, Ordering::SeqCst);
         let start = Instant::now();
         while !spare.is_finished() {
             assert!(start.elapsed() < Duration::from_secs(10), "the spare was never admitted");
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(spare.join().unwrap());
+        assert_eq!(admission.limit(), 2, "one slow request wants one more thread, no more");
+        std::thread::sleep(TICK * 20);
+        assert_eq!(admission.limit(), 2);
         admission.stop();
         watcher.join().unwrap();
     }
@@ -307,7 +301,7 @@ mod tests {
         let active = Arc::new(AtomicUsize::new(0));
         let watcher = {
             let (admission, active) = (admission.clone(), active.clone());
-            std::thread::spawn(move || admission.watch(|| true, &active, clock))
+            std::thread::spawn(move || admission.watch(|| true, || 0, &active))
         };
         let start = Instant::now();
         while !admission.watcher_asleep.load(Ordering::SeqCst) {
@@ -315,7 +309,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         active.store(1, Ordering::SeqCst);
-        admission.request_started(clock());
+        admission.request_started();
         let start = Instant::now();
         while admission.watcher_asleep.load(Ordering::SeqCst) {
             assert!(start.elapsed() < Duration::from_secs(10), "the watcher slept through a request");

@@ -33,7 +33,7 @@ use nix::unistd::{Gid, Group as UnixGroup, Uid, User};
 use parking_lot::Mutex;
 
 use super::DaemonGroup;
-use super::admission::Admission;
+use super::admission::{self, Admission};
 use super::host::{self, ProcessFlags};
 use super::protocol::{self, FLAG_ACK, ToApache, ToDaemon};
 use super::socket::{self, Conn};
@@ -468,7 +468,12 @@ impl Daemon {
                     let mut fds = [PollFd::new(epoll, PollFlags::POLLIN)];
                     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
                 };
-                shared.admission.watch(work_waiting, &shared.active, protocol::monotonic_ns);
+                let slow_requests = || {
+                    let (now, tick) = (protocol::monotonic_ns(), admission::TICK.as_nanos() as u64);
+                    let started = shared.busy.iter().map(|b| b.load(Ordering::Relaxed));
+                    started.filter(|&t| t != 0 && now.saturating_sub(t) >= tick).count()
+                };
+                shared.admission.watch(work_waiting, slow_requests, &shared.active);
             })
         });
         if let Some(Err(e)) = watcher {
@@ -663,7 +668,7 @@ fn next_request(shared: &Shared, admitted: &mut bool) -> Option<Client> {
             shared.active.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
-        shared.admission.request_started(protocol::monotonic_ns());
+        shared.admission.request_started();
         let taken = shared.taken.fetch_add(1, Ordering::SeqCst) + 1;
         let max = shared.config.maximum_requests;
         if max > 0 && taken >= max {
