@@ -3,12 +3,14 @@
 //! A thread asleep in epoll costs a wake-up — two context switches, often an interrupt to another
 //! core — for every request it takes. When requests are short, a few busy threads that find the
 //! next request already waiting serve it without one, so a process admits only as many threads
-//! as it has cores (`base`); the others are spares, parked. A request running longer than a
-//! [`TICK`] is slow (an app that blocks on I/O, a sleep, another service, or a heavy one): the
-//! process wants `base` threads besides its slow requests, so when no admitted thread is free
-//! and a request is left waiting, a watcher admits one more thread each tick until it has them,
-//! up to `threads=`. Admitted threads left idle for a while are given back, one a second. So a
-//! quick app runs on few threads and a blocking one gets all of them within milliseconds.
+//! as it has cores (`base`); the others are spares, parked. When no admitted thread is free and
+//! a request is left waiting, a watcher admits one more thread each [`TICK`] while either every
+//! admitted thread has been on its request for a tick (all of them blocked: I/O, a sleep,
+//! another service), or there are fewer than `base` threads besides the requests running longer
+//! than [`SLOW`] (some blocked, the rest busy with quick ones), up to `threads=`. A thread merely
+//! preempted for a few milliseconds on a loaded machine is not counted slow. Admitted threads
+//! left idle for a while are given back, one a second. So a quick app runs on few threads and a
+//! blocking one gets all of them within milliseconds.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,6 +19,8 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// How often the watcher looks, while the process has requests.
 pub const TICK: Duration = Duration::from_millis(2);
+/// A request running this long holds its thread for good, as far as admission goes.
+pub const SLOW: Duration = Duration::from_millis(50);
 /// Ticks with two or more admitted threads idle before one is given back (a second).
 const SHRINK_AFTER: u32 = 500;
 /// Ticks without a request before the watcher sleeps until the next one (0.1 s).
@@ -128,9 +132,14 @@ impl Admission {
     }
 
     /// The watcher's loop, until the process stops. `work_waiting` tells whether a request (or
-    /// a connection) is ready with nobody to take it; `slow_requests` counts the requests that
-    /// have run longer than a tick; `active` counts requests being served.
-    pub fn watch(&self, work_waiting: impl Fn() -> bool, slow_requests: impl Fn() -> usize, active: &AtomicUsize) {
+    /// a connection) is ready with nobody to take it; `running_longer` counts the requests that
+    /// have run longer than the given time; `active` counts requests being served.
+    pub fn watch(
+        &self,
+        work_waiting: impl Fn() -> bool,
+        running_longer: impl Fn(Duration) -> usize,
+        active: &AtomicUsize,
+    ) {
         let (mut idle_surplus, mut quiet) = (0u32, 0u32);
         let mut parking = self.parking.lock();
         while !parking.stopping {
@@ -140,9 +149,10 @@ impl Admission {
             }
             let waiting = self.waiting.load(Ordering::SeqCst);
             let limit = self.limit.load(Ordering::SeqCst);
-            // `base` threads besides the slow requests.
-            let wanted = self.base.saturating_add(slow_requests()).min(self.threads);
-            if waiting == 0 && parking.parked > 0 && limit < wanted {
+            let admitted = self.admitted.load(Ordering::SeqCst);
+            let stalled = || running_longer(TICK) >= admitted;
+            let short = || limit < self.base.saturating_add(running_longer(SLOW));
+            if waiting == 0 && parking.parked > 0 && limit < self.threads && (stalled() || short()) {
                 if MutexGuard::unlocked(&mut parking, &work_waiting) {
                     self.limit.store(limit + 1, Ordering::SeqCst);
                     self.spares.notify_one();
@@ -215,7 +225,7 @@ mod tests {
         }
         let watcher = {
             let (admission, active) = (admission.clone(), active.clone());
-            std::thread::spawn(move || admission.watch(|| true, || 100, &active))
+            std::thread::spawn(move || admission.watch(|| true, |_| 100, &active))
         };
         // Nobody waits in epoll and work waits: one more thread per tick, up to all four.
         let start = Instant::now();
@@ -248,7 +258,7 @@ mod tests {
         };
         let watcher = {
             let (admission, active) = (admission.clone(), active.clone());
-            std::thread::spawn(move || admission.watch(|| false, || 100, &active))
+            std::thread::spawn(move || admission.watch(|| false, |_| 100, &active))
         };
         std::thread::sleep(TICK * 20);
         assert_eq!(admission.limit(), 1, "nothing waited, yet the limit grew");
@@ -275,7 +285,7 @@ mod tests {
         let slow = Arc::new(AtomicUsize::new(0));
         let watcher = {
             let (admission, active, slow) = (admission.clone(), active.clone(), slow.clone());
-            std::thread::spawn(move || admission.watch(|| true, || slow.load(Ordering::SeqCst), &active))
+            std::thread::spawn(move || admission.watch(|| true, |_| slow.load(Ordering::SeqCst), &active))
         };
         std::thread::sleep(TICK * 20);
         assert_eq!(admission.limit(), 1, "quick requests were given help");
@@ -295,13 +305,50 @@ mod tests {
         watcher.join().unwrap();
     }
 
+    /// Two admitted threads: one on a request for a while, the other starting quick ones.
+    #[test]
+    fn a_preempted_thread_gets_no_help_and_a_blocked_one_does() {
+        let admission = Arc::new(Admission::new(4, 2));
+        let active = Arc::new(AtomicUsize::new(2));
+        let (mut a, mut b) = (false, false);
+        assert!(admission.take_turn(&mut a) && admission.take_turn(&mut b));
+        let spare = {
+            let admission = admission.clone();
+            std::thread::spawn(move || {
+                let mut admitted = false;
+                admission.take_turn(&mut admitted)
+            })
+        };
+        // The one request has run longer than a tick but not `SLOW`: preempted, not blocked.
+        let blocked = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (admission, active, blocked) = (admission.clone(), active.clone(), blocked.clone());
+            let running_longer = move |limit: Duration| usize::from(limit < SLOW || blocked.load(Ordering::SeqCst));
+            std::thread::spawn(move || admission.watch(|| true, running_longer, &active))
+        };
+        std::thread::sleep(TICK * 20);
+        assert_eq!(admission.limit(), 2, "a thread preempted for a few ticks was counted slow");
+        // Past `SLOW`: it holds its thread, and the spare takes its place beside the busy one.
+        blocked.store(true, Ordering::SeqCst);
+        let start = Instant::now();
+        while !spare.is_finished() {
+            assert!(start.elapsed() < Duration::from_secs(10), "the spare was never admitted");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(spare.join().unwrap());
+        std::thread::sleep(TICK * 20);
+        assert_eq!(admission.limit(), 3, "one blocked request wants one more thread, no more");
+        admission.stop();
+        watcher.join().unwrap();
+    }
+
     #[test]
     fn a_sleeping_watcher_wakes_for_the_next_request() {
         let admission = Arc::new(Admission::new(2, 1));
         let active = Arc::new(AtomicUsize::new(0));
         let watcher = {
             let (admission, active) = (admission.clone(), active.clone());
-            std::thread::spawn(move || admission.watch(|| true, || 0, &active))
+            std::thread::spawn(move || admission.watch(|| true, |_| 0, &active))
         };
         let start = Instant::now();
         while !admission.watcher_asleep.load(Ordering::SeqCst) {

@@ -33,7 +33,7 @@ use nix::unistd::{Gid, Group as UnixGroup, Uid, User};
 use parking_lot::Mutex;
 
 use super::DaemonGroup;
-use super::admission::{self, Admission};
+use super::admission::Admission;
 use super::host::{self, ProcessFlags};
 use super::protocol::{self, FLAG_ACK, ToApache, ToDaemon};
 use super::socket::{self, Conn};
@@ -468,12 +468,12 @@ impl Daemon {
                     let mut fds = [PollFd::new(epoll, PollFlags::POLLIN)];
                     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
                 };
-                let slow_requests = || {
-                    let (now, tick) = (protocol::monotonic_ns(), admission::TICK.as_nanos() as u64);
+                let running_longer = |limit: Duration| {
+                    let (now, limit) = (protocol::monotonic_ns(), limit.as_nanos() as u64);
                     let started = shared.busy.iter().map(|b| b.load(Ordering::Relaxed));
-                    started.filter(|&t| t != 0 && now.saturating_sub(t) >= tick).count()
+                    started.filter(|&t| t != 0 && now.saturating_sub(t) >= limit).count()
                 };
-                shared.admission.watch(work_waiting, slow_requests, &shared.active);
+                shared.admission.watch(work_waiting, running_longer, &shared.active);
             })
         });
         if let Some(Err(e)) = watcher {
