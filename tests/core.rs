@@ -4,7 +4,7 @@ mod support;
 
 use std::io::{Read, Write};
 
-use support::http::{connect, parse};
+use support::http::{connect, parse, read_until};
 use support::{Apache, Config, Mode, Mpm, configtest, example};
 
 /// Every example under its own alias, plus a second alias of hello in the same group.
@@ -183,13 +183,7 @@ fn stream_sends_each_chunk_before_the_next_is_made(mode: Mode) {
     let apache = Apache::start(examples_config(mode));
     let mut s = connect(apache.port);
     s.write_all(b"GET /stream?n=3&ms=1500 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("chunk 1 of 3") {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "connection closed before the first chunk");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let mut got = read_until(&mut s, "chunk 1 of 3");
     assert!(!String::from_utf8_lossy(&got).contains("chunk 2 of 3"), "chunks were buffered");
     s.read_to_end(&mut got).unwrap();
     let r = parse(&got, false).unwrap();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::http::{connect, parse, try_get};
+use support::http::{connect, parse, read_until, try_get};
 use support::{Apache, Config, Mode, configtest, example};
 
 /// `key=value` lines of the procinfo example (which process served, as whom).
@@ -122,13 +122,7 @@ fn a_crash_mid_request_is_a_502_and_a_new_process_serves_the_next() {
     // A crash after the response started cuts the stream: it must not look complete.
     let mut s = connect(apache.port);
     s.write_all(b"GET /stream?n=5&ms=400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("chunk 1 of 5") {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "closed before the first chunk");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let mut got = read_until(&mut s, "chunk 1 of 5");
     unsafe_kill(&second, libc::SIGSEGV);
     s.read_to_end(&mut got).unwrap();
     let r = parse(&got, false).unwrap();
@@ -164,13 +158,7 @@ fn an_app_that_blocks_gets_every_thread_of_its_process() {
         .collect();
     let start = Instant::now();
     for (i, s) in streams.iter_mut().enumerate() {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&got).contains("chunk 1 of 2") {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "request {i} closed before its first chunk");
-            got.extend_from_slice(&buf[..n]);
-        }
+        read_until(s, "chunk 1 of 2");
         assert!(
             start.elapsed() < Duration::from_secs(6),
             "request {i} started only after another ended: the process did not run six at once"

@@ -192,7 +192,37 @@ impl Admission {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::thread::JoinHandle;
     use std::time::Instant;
+
+    /// A thread asking for a turn; it ends with whether it got one.
+    fn spare(admission: &Arc<Admission>) -> JoinHandle<bool> {
+        let admission = admission.clone();
+        std::thread::spawn(move || {
+            let mut admitted = false;
+            admission.take_turn(&mut admitted)
+        })
+    }
+
+    /// The watcher of `admission`, with work waiting or not, and request ages from `running_longer`.
+    fn watcher(
+        admission: &Arc<Admission>,
+        active: &Arc<AtomicUsize>,
+        work_waiting: bool,
+        running_longer: impl Fn(Duration) -> usize + Send + 'static,
+    ) -> JoinHandle<()> {
+        let (admission, active) = (admission.clone(), active.clone());
+        std::thread::spawn(move || admission.watch(|| work_waiting, running_longer, &active))
+    }
+
+    /// Waits (ten seconds at most) for a spare to be admitted or released.
+    fn wait_for(spare: &JoinHandle<bool>) {
+        let start = Instant::now();
+        while !spare.is_finished() {
+            assert!(start.elapsed() < Duration::from_secs(10), "the spare was never admitted");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 
     #[test]
     fn the_base_is_the_cores_within_the_threads() {
@@ -223,10 +253,7 @@ mod tests {
                 took
             }));
         }
-        let watcher = {
-            let (admission, active) = (admission.clone(), active.clone());
-            std::thread::spawn(move || admission.watch(|| true, |_| 100, &active))
-        };
+        let watcher = watcher(&admission, &active, true, |_| 100);
         // Nobody waits in epoll and work waits: one more thread per tick, up to all four.
         let start = Instant::now();
         while turns.load(Ordering::SeqCst) < 4 {
@@ -249,17 +276,8 @@ mod tests {
         let active = Arc::new(AtomicUsize::new(1));
         let mut first = false;
         assert!(admission.take_turn(&mut first));
-        let spare = {
-            let admission = admission.clone();
-            std::thread::spawn(move || {
-                let mut admitted = false;
-                admission.take_turn(&mut admitted)
-            })
-        };
-        let watcher = {
-            let (admission, active) = (admission.clone(), active.clone());
-            std::thread::spawn(move || admission.watch(|| false, |_| 100, &active))
-        };
+        let spare = spare(&admission);
+        let watcher = watcher(&admission, &active, false, |_| 100);
         std::thread::sleep(TICK * 20);
         assert_eq!(admission.limit(), 1, "nothing waited, yet the limit grew");
         assert!(!spare.is_finished(), "the spare was admitted with nothing waiting");
@@ -274,29 +292,19 @@ mod tests {
         let active = Arc::new(AtomicUsize::new(1));
         let mut first = false;
         assert!(admission.take_turn(&mut first));
-        let spare = {
-            let admission = admission.clone();
-            std::thread::spawn(move || {
-                let mut admitted = false;
-                admission.take_turn(&mut admitted)
-            })
-        };
+        let spare = spare(&admission);
         // Work always waits, but no request has run longer than a tick.
         let slow = Arc::new(AtomicUsize::new(0));
         let watcher = {
-            let (admission, active, slow) = (admission.clone(), active.clone(), slow.clone());
-            std::thread::spawn(move || admission.watch(|| true, |_| slow.load(Ordering::SeqCst), &active))
+            let slow = slow.clone();
+            watcher(&admission, &active, true, move |_| slow.load(Ordering::SeqCst))
         };
         std::thread::sleep(TICK * 20);
         assert_eq!(admission.limit(), 1, "quick requests were given help");
         assert!(!spare.is_finished());
         // The admitted thread's request turns slow: the spare is admitted beside it.
         slow.store(1, Ordering::SeqCst);
-        let start = Instant::now();
-        while !spare.is_finished() {
-            assert!(start.elapsed() < Duration::from_secs(10), "the spare was never admitted");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_for(&spare);
         assert!(spare.join().unwrap());
         assert_eq!(admission.limit(), 2, "one slow request wants one more thread, no more");
         std::thread::sleep(TICK * 20);
@@ -312,29 +320,19 @@ mod tests {
         let active = Arc::new(AtomicUsize::new(2));
         let (mut a, mut b) = (false, false);
         assert!(admission.take_turn(&mut a) && admission.take_turn(&mut b));
-        let spare = {
-            let admission = admission.clone();
-            std::thread::spawn(move || {
-                let mut admitted = false;
-                admission.take_turn(&mut admitted)
-            })
-        };
+        let spare = spare(&admission);
         // The one request has run longer than a tick but not `SLOW`: preempted, not blocked.
         let blocked = Arc::new(AtomicBool::new(false));
         let watcher = {
-            let (admission, active, blocked) = (admission.clone(), active.clone(), blocked.clone());
+            let blocked = blocked.clone();
             let running_longer = move |limit: Duration| usize::from(limit < SLOW || blocked.load(Ordering::SeqCst));
-            std::thread::spawn(move || admission.watch(|| true, running_longer, &active))
+            watcher(&admission, &active, true, running_longer)
         };
         std::thread::sleep(TICK * 20);
         assert_eq!(admission.limit(), 2, "a thread preempted for a few ticks was counted slow");
         // Past `SLOW`: it holds its thread, and the spare takes its place beside the busy one.
         blocked.store(true, Ordering::SeqCst);
-        let start = Instant::now();
-        while !spare.is_finished() {
-            assert!(start.elapsed() < Duration::from_secs(10), "the spare was never admitted");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_for(&spare);
         assert!(spare.join().unwrap());
         std::thread::sleep(TICK * 20);
         assert_eq!(admission.limit(), 3, "one blocked request wants one more thread, no more");
@@ -346,10 +344,7 @@ mod tests {
     fn a_sleeping_watcher_wakes_for_the_next_request() {
         let admission = Arc::new(Admission::new(2, 1));
         let active = Arc::new(AtomicUsize::new(0));
-        let watcher = {
-            let (admission, active) = (admission.clone(), active.clone());
-            std::thread::spawn(move || admission.watch(|| true, |_| 0, &active))
-        };
+        let watcher = watcher(&admission, &active, true, |_| 0);
         let start = Instant::now();
         while !admission.watcher_asleep.load(Ordering::SeqCst) {
             assert!(start.elapsed() < Duration::from_secs(10), "the watcher never slept");

@@ -56,6 +56,19 @@ pub fn connect(port: u16) -> TcpStream {
     s
 }
 
+/// Reads from `s` until what arrived contains `text` (a streamed chunk, say), and returns all of
+/// it; panics, naming `text`, if the connection closes first.
+pub fn read_until(s: &mut TcpStream, text: &str) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(text) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the connection closed before {text:?} arrived");
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
 /// Sends `raw` and reads one response until the connection closes.
 pub fn request(port: u16, raw: &[u8]) -> Response {
     let mut s = connect(port);
