@@ -624,10 +624,10 @@ fn worker(shared: &Shared, index: usize) {
 /// Waits for the next request — on a new connection or an idle one — and counts it as active;
 /// `None` once the process stops taking requests.
 fn next_request(shared: &Shared, admitted: &mut bool) -> Option<Client> {
-    // Every free thread waits in epoll itself: the kernel wakes one waiter per event, and an
-    // idle connection is one-shot, so no two threads get the same one (the listener and the stop
-    // pipe are level-triggered: a second thread finding the listener empty just waits again,
-    // and every thread sees the stop).
+    // Every free admitted thread waits in epoll itself: the kernel wakes one waiter per event,
+    // and an idle connection is one-shot, so no two threads get the same one (the listener and
+    // the stop pipe are level-triggered: a second thread finding the listener empty just waits
+    // again, and every thread sees the stop).
     let mut events = [EpollEvent::empty()];
     loop {
         if shared.stopping.load(Ordering::SeqCst) || !shared.admission.take_turn(admitted) {
