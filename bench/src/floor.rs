@@ -7,7 +7,8 @@
 //! request, a 100-byte answer), once pinned to one core and once to two different cores; the
 //! figure is the CPU time of both (utime + stime) per round trip, as for the servers.
 
-use std::io;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 /// Bytes the Apache side sends for a hello request (environ, headers, names) and gets back.
@@ -55,33 +56,6 @@ fn unpin() {
     unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
 }
 
-/// Reads exactly `buf.len()` bytes, or fails.
-fn read_exact(fd: i32, buf: &mut [u8]) -> bool {
-    let mut got = 0;
-    while got < buf.len() {
-        // SAFETY: `buf[got..]` is writable for its length.
-        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        if n <= 0 {
-            return false;
-        }
-        got += n as usize;
-    }
-    true
-}
-
-fn write_all(fd: i32, buf: &[u8]) -> bool {
-    let mut sent = 0;
-    while sent < buf.len() {
-        // SAFETY: `buf[sent..]` is readable for its length.
-        let n = unsafe { libc::write(fd, buf[sent..].as_ptr().cast(), buf.len() - sent) };
-        if n <= 0 {
-            return false;
-        }
-        sent += n as usize;
-    }
-    true
-}
-
 fn cpu_us(ru: &libc::rusage) -> f64 {
     let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
     tv(ru.ru_utime) + tv(ru.ru_stime)
@@ -96,14 +70,10 @@ fn thread_cpu_us() -> f64 {
 }
 
 fn ping_pong(round_trips: u32, here: usize, there: usize) -> io::Result<RoundTrip> {
-    let mut fds = [0i32; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let [near, far] = fds;
+    let (mut near, mut far) = UnixStream::pair()?;
     // SAFETY: the child only calls async-signal-safe functions (sched_setaffinity, read, write,
-    // _exit) before it exits, so forking a threaded process is sound.
+    // _exit; std's read_exact and write_all allocate nothing) before it exits, so forking a
+    // threaded process is sound.
     let child = unsafe { libc::fork() };
     if child < 0 {
         return Err(io::Error::last_os_error());
@@ -111,26 +81,24 @@ fn ping_pong(round_trips: u32, here: usize, there: usize) -> io::Result<RoundTri
     if child == 0 {
         let ok = pin(there).is_ok() && {
             let (mut request, answer) = ([0u8; REQUEST], [1u8; ANSWER]);
-            (0..round_trips).all(|_| read_exact(far, &mut request) && write_all(far, &answer))
+            (0..round_trips).all(|_| far.read_exact(&mut request).is_ok() && far.write_all(&answer).is_ok())
         };
         // SAFETY: ends the child without running the parent's exit handlers.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
-    // SAFETY: the parent's copy of the child's end.
-    unsafe { libc::close(far) };
+    drop(far);
     let result = pin(here).and_then(|()| {
         let (request, mut answer) = ([2u8; REQUEST], [0u8; ANSWER]);
         let (cpu, start) = (thread_cpu_us(), Instant::now());
         for _ in 0..round_trips {
-            if !(write_all(near, &request) && read_exact(near, &mut answer)) {
-                return Err(io::Error::other("the ping-pong child stopped answering"));
-            }
+            near.write_all(&request)
+                .and_then(|()| near.read_exact(&mut answer))
+                .map_err(|e| io::Error::other(format!("the ping-pong child stopped answering: {e}")))?;
         }
         Ok((thread_cpu_us() - cpu, start.elapsed()))
     });
     unpin();
-    // SAFETY: our end, no longer used.
-    unsafe { libc::close(near) };
+    drop(near);
     // SAFETY: a zeroed rusage is valid output space; `child` is our child.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     let mut status = 0;
