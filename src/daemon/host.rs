@@ -9,7 +9,7 @@ use std::os::fd::BorrowedFd;
 
 use rgi::abi::{self, HostApi, HostRequest, RgiPair, RgiStatus, RgiStr, status};
 
-use super::protocol::{MAX_BODY_CHUNK, Request, ToApache, ToDaemon};
+use super::protocol::{self, MAX_BODY_CHUNK, Request, ToApache, ToDaemon};
 use super::socket::Conn;
 use crate::app;
 use crate::ffi::{self, sys};
@@ -30,7 +30,8 @@ pub struct DaemonRequest<'a> {
     headers: Vec<RgiPair>,
     options: Vec<RgiPair>,
     log_level: u8,
-    request_id: String,
+    /// Apache's log id of the request (`rgi.request_id`), for lines logged here.
+    request_id: &'a [u8],
     /// The connection to the Apache child failed: nothing more can be sent or read.
     broken: bool,
     started: bool,
@@ -64,7 +65,6 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
         ToApache::Reject { status, reason: reason.as_bytes() }.encode(conn.out());
         conn.flush().is_ok()
     };
-    let library = String::from_utf8_lossy(req.library);
     let pair = |(name, value): &(&[u8], &[u8])| RgiPair { name: RgiStr::new(name), value: RgiStr::new(value) };
     let options: Vec<RgiPair> = req.options.iter().map(pair).collect();
     let instance = match app::instance(req.library, req.application_group, process_group, &options, &DAEMON_HOST) {
@@ -72,17 +72,18 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
         Err(why) => return reject(conn, 500, &why),
     };
     let Some(call) = instance.library.descriptor.call else {
+        let library = String::from_utf8_lossy(req.library);
         return reject(conn, 500, &format!("'{library}' is not an app (it does not export the app role)"));
     };
     let mut environ: Vec<RgiPair> = req.environ.iter().map(pair).collect();
-    let mut request_id = String::new();
+    let mut request_id: &[u8] = b"";
     for p in &mut environ {
         // SAFETY: the pairs point into the request frame, alive for this function.
         match unsafe { p.name.as_bytes() } {
             b"rgi.multithread" => p.value = flag(flags.multithread),
             b"rgi.multiprocess" => p.value = flag(flags.multiprocess),
             // SAFETY: as above.
-            b"rgi.request_id" => request_id = String::from_utf8_lossy(unsafe { p.value.as_bytes() }).into_owned(),
+            b"rgi.request_id" => request_id = unsafe { p.value.as_bytes() },
             _ => {}
         }
     }
@@ -126,7 +127,14 @@ impl DaemonRequest<'_> {
             self.broken = true;
         }
         // SAFETY: a null server logs to the main server.
-        unsafe { ffi::log_server(std::ptr::null(), level, 0, &format!("[request {}] {msg}", self.request_id)) };
+        unsafe {
+            ffi::log_server(
+                std::ptr::null(),
+                level,
+                0,
+                &format!("[request {}] {msg}", String::from_utf8_lossy(self.request_id)),
+            )
+        };
     }
 
     fn fail(&mut self) -> RgiStatus {
@@ -189,9 +197,8 @@ impl DaemonRequest<'_> {
             }
         }
         // SAFETY: as above.
-        let pairs: Vec<(&[u8], &[u8])> =
-            headers.iter().map(|h| unsafe { (h.name.as_bytes(), h.value.as_bytes()) }).collect();
-        ToApache::Head { status: status_code, headers: pairs }.encode(self.conn.out());
+        let pairs = headers.iter().map(|h| unsafe { (h.name.as_bytes(), h.value.as_bytes()) });
+        protocol::encode_head(self.conn.out(), status_code, pairs);
         self.declared_length = declared;
         self.started = true;
         status::OK

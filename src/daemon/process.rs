@@ -16,7 +16,6 @@
 //! SIGTERM and SIGINT for a stop within shutdown-timeout (also sent when Apache's parent dies);
 //! SIGHUP and SIGWINCH, which Apache may send to its whole process group, are ignored.
 
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
@@ -31,6 +30,7 @@ use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow,
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{Gid, Group as UnixGroup, Uid, User};
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 
 use super::DaemonGroup;
 use super::admission::Admission;
@@ -222,11 +222,13 @@ impl Shared {
 /// with one lock the daemon's threads queued for it.
 #[derive(Default)]
 struct IdleConnections {
-    shards: [Mutex<HashMap<u64, Client>>; 16],
+    // Keyed by our own sequential tokens: no untrusted keys, so Fx over SipHash (every request
+    // parks and takes its connection once).
+    shards: [Mutex<FxHashMap<u64, Client>>; 16],
 }
 
 impl IdleConnections {
-    fn shard(&self, token: u64) -> parking_lot::MutexGuard<'_, HashMap<u64, Client>> {
+    fn shard(&self, token: u64) -> parking_lot::MutexGuard<'_, FxHashMap<u64, Client>> {
         self.shards[token as usize % self.shards.len()].lock()
     }
 
@@ -606,12 +608,19 @@ unsafe fn import_scripts(main: *mut sys::server_rec, group: &str) {
     }
 }
 
+/// Request frames grown past this (huge headers) are not kept for the thread's next request.
+const KEPT_FRAME: usize = 64 * 1024;
+
 /// A request thread: takes one request at a time, from whichever connection has one.
 fn worker(shared: &Shared, index: usize) {
     let mut admitted = false;
+    let mut frame = Vec::new();
     while let Some(mut client) = next_request(shared, &mut admitted) {
         shared.busy[index].store(protocol::monotonic_ns(), Ordering::SeqCst);
-        let reusable = ffi::guard(false, || serve_request(shared, &mut client.conn));
+        let reusable = ffi::guard(false, || serve_request(shared, &mut client.conn, &mut frame));
+        if frame.capacity() > KEPT_FRAME {
+            frame = Vec::new();
+        }
         shared.busy[index].store(0, Ordering::SeqCst);
         shared.last_activity.store(protocol::monotonic_ns(), Ordering::SeqCst);
         if reusable {
@@ -735,18 +744,23 @@ fn park(shared: &Shared, mut client: Client) {
     }
 }
 
-/// Reads the next request of a connection and serves it; returns whether the connection may
-/// carry another one.
-fn serve_request(shared: &Shared, conn: &mut Conn) -> bool {
-    let frame = match conn.read_frame(None) {
-        Ok((kind, payload)) => (kind, payload.to_vec()),
+/// Reads the next request of a connection into `frame` (the thread's, reused: the request must
+/// outlive the reads of its body on the same connection) and serves it; returns whether the
+/// connection may carry another one.
+fn serve_request(shared: &Shared, conn: &mut Conn, frame: &mut Vec<u8>) -> bool {
+    let kind = match conn.read_frame(None) {
+        Ok((kind, payload)) => {
+            frame.clear();
+            frame.extend_from_slice(payload);
+            kind
+        }
         Err(socket::ConnError::Closed) => return false,
         Err(e) => {
             log(sys::APLOG_DEBUG, &format!("daemon group '{}': no request on a connection: {e}", shared.config.name));
             return false;
         }
     };
-    let request = match ToDaemon::decode(frame.0, &frame.1) {
+    let request = match ToDaemon::decode(kind, frame) {
         Ok(ToDaemon::Request(request)) => request,
         Ok(_) => {
             log(sys::APLOG_ERR, "a daemon connection sent something other than a request");

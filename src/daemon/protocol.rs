@@ -307,16 +307,22 @@ where
     });
 }
 
+/// Appends a [`ToApache::Head`] frame straight from the app's headers, with no list built first
+/// (the daemon's hot path).
+pub fn encode_head<'a>(out: &mut Vec<u8>, status: u16, headers: impl ExactSizeIterator<Item = Pair<'a>>) {
+    frame(out, kind::HEAD, |o| {
+        put_u16(o, status);
+        put_pairs(o, headers);
+    });
+}
+
 impl ToApache<'_> {
     /// Appends this message as one frame.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             ToApache::Accepted { pid } => frame(out, kind::ACCEPTED, |o| put_u32(o, *pid)),
             ToApache::ReadBody { max } => frame(out, kind::READ_BODY, |o| put_u32(o, *max)),
-            ToApache::Head { status, headers } => frame(out, kind::HEAD, |o| {
-                put_u16(o, *status);
-                put_pairs(o, headers.iter().copied());
-            }),
+            ToApache::Head { status, headers } => encode_head(out, *status, headers.iter().copied()),
             ToApache::Body(data) => frame(out, kind::BODY, |o| o.extend_from_slice(data)),
             ToApache::Flush => frame(out, kind::FLUSH, |_| {}),
             ToApache::File { offset, len } => frame(out, kind::FILE, |o| {
@@ -338,6 +344,12 @@ impl ToApache<'_> {
             }),
         }
     }
+}
+
+/// Splits a length-prefixed byte string off the front of `b`.
+fn split_bytes(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = b.split_first_chunk::<4>()?;
+    rest.split_at_checked(u32::from_le_bytes(*len) as usize)
 }
 
 /// Reads fields off a frame's payload, failing on anything that does not fit.
@@ -383,10 +395,16 @@ impl<'a> Fields<'a> {
         if count > self.rest.len() / 8 {
             return Err(ProtocolError::Truncated(self.kind));
         }
+        // One tight loop over the slice (this decodes every request's environ).
         let mut pairs = Vec::with_capacity(count);
+        let mut rest = self.rest;
         for _ in 0..count {
-            pairs.push((self.bytes()?, self.bytes()?));
+            let (name, after) = split_bytes(rest).ok_or(ProtocolError::Truncated(self.kind))?;
+            let (value, after) = split_bytes(after).ok_or(ProtocolError::Truncated(self.kind))?;
+            pairs.push((name, value));
+            rest = after;
         }
+        self.rest = rest;
         Ok(pairs)
     }
 
