@@ -7,6 +7,7 @@ use std::ffi::c_char;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rgi::abi::{RgiPair, RgiStr};
+use smallvec::SmallVec;
 
 use crate::ffi::{self, sys};
 
@@ -32,13 +33,17 @@ const AUTH_ONLY: [&[u8]; 3] = [b"REMOTE_USER", b"AUTH_TYPE", b"REDIRECT_REMOTE_U
 
 /// `HTTP_*` name of a request header, or `None` when the name has characters other than letters,
 /// digits and '-' (Apache drops those for CGI too: `X_User` must not pass for `X-User`).
-pub fn header_env_name(name: &[u8]) -> Option<Vec<u8>> {
+pub fn header_env_name(name: &[u8]) -> Option<SmallVec<[u8; 64]>> {
     if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-') {
         return None;
     }
-    let mut key = Vec::with_capacity(name.len() + 5);
+    // On the stack for any usual name: this runs for every header of every request.
+    let mut key: SmallVec<[u8; 64]> = SmallVec::with_capacity(name.len() + 5);
     key.extend_from_slice(b"HTTP_");
-    key.extend(name.iter().map(|b| if *b == b'-' { b'_' } else { b.to_ascii_uppercase() }));
+    key.extend_from_slice(name);
+    for b in &mut key[5..] {
+        *b = if *b == b'-' { b'_' } else { b.to_ascii_uppercase() };
+    }
     Some(key)
 }
 
@@ -148,11 +153,12 @@ pub unsafe fn build(r: *mut sys::request_rec, ctx: &EnvironContext<'_>) -> Vec<R
         b.add_c(b"SERVER_PROTOCOL", (*r).protocol);
         b.add_c(b"SERVER_SOFTWARE", sys::ap_get_server_banner());
         b.add_c(b"SERVER_NAME", sys::ap_get_server_name_for_url(r));
-        b.add_copy(b"SERVER_PORT", sys::ap_get_server_port(r).to_string().as_bytes());
+        let mut digits = itoa::Buffer::new();
+        b.add_copy(b"SERVER_PORT", digits.format(sys::ap_get_server_port(r)).as_bytes());
         b.add_c(b"SERVER_ADDR", (*c).local_ip);
         b.add_c(b"REMOTE_ADDR", (*r).useragent_ip);
         if !(*c).client_addr.is_null() {
-            b.add_copy(b"REMOTE_PORT", (*(*c).client_addr).port.to_string().as_bytes());
+            b.add_copy(b"REMOTE_PORT", digits.format((*(*c).client_addr).port).as_bytes());
         }
         let scheme = sys::ap_run_http_scheme(r);
         b.add_c(b"REQUEST_SCHEME", scheme);

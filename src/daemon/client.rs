@@ -16,7 +16,8 @@
 use std::cell::RefCell;
 use std::ffi::c_int;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rgi::abi::{self, HostRequest, RgiPair, RgiStatus, RgiStr, status};
@@ -142,13 +143,8 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
     let flags = if group.queue_timeout.is_some() { FLAG_ACK } else { 0 };
     let embedded = Embedded(ctx.handle());
     let (environ, headers, log_level) = (embedded.environ(), embedded.request_headers(), embedded.log_level());
-    let pairs = |p: &[RgiPair]| -> Vec<(&[u8], &[u8])> {
-        p.iter()
-            // SAFETY: the pairs point into the request pool and the configuration, alive for the request.
-            .map(|p| unsafe { (p.name.as_bytes(), p.value.as_bytes()) })
-            .collect()
-    };
-    let (environ, headers, options) = (pairs(environ), pairs(headers), pairs(d.options));
+    // SAFETY: the pairs point into the request pool and the configuration, alive for the request.
+    let bytes = |p: &RgiPair| unsafe { (p.name.as_bytes(), p.value.as_bytes()) };
     let mut sends = 0;
     loop {
         let (mut conn, kept) = match Kept::take_or_connect(path, group, socket_timeout) {
@@ -164,9 +160,9 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
             library: d.library,
             application_group: d.application_group,
             log_level,
-            environ: environ.iter().copied(),
-            headers: headers.iter().copied(),
-            options: options.iter().copied(),
+            environ: environ.iter().map(bytes),
+            headers: headers.iter().map(bytes),
+            options: d.options.iter().map(bytes),
         };
         protocol::encode_request(conn.out(), parts);
         if kept && c_int::from(log_level) >= sys::APLOG_TRACE1 {
@@ -227,7 +223,7 @@ const MAX_SENDS: u32 = 3;
 
 /// Idle connections kept by this thread, by the socket of their daemon process group.
 struct Kept {
-    socket: PathBuf,
+    socket: Arc<Path>,
     conn: Conn,
 }
 
@@ -245,7 +241,11 @@ thread_local! {
 impl Kept {
     /// A kept connection to the group at `socket` that its daemon still holds open (true), else a
     /// new one (false); either with `timeout` set. The error is the status to answer and why.
-    fn take_or_connect(socket: &Path, group: &DaemonGroup, timeout: Duration) -> Result<(Conn, bool), (c_int, String)> {
+    fn take_or_connect(
+        socket: &Arc<Path>,
+        group: &DaemonGroup,
+        timeout: Duration,
+    ) -> Result<(Conn, bool), (c_int, String)> {
         while let Some(mut conn) = Kept::take(socket) {
             if !conn.is_alive() {
                 continue;
@@ -265,10 +265,10 @@ impl Kept {
     }
 
     /// The most recently kept connection to `socket`.
-    fn take(socket: &Path) -> Option<Conn> {
+    fn take(socket: &Arc<Path>) -> Option<Conn> {
         KEPT.try_with(|kept| {
             let mut kept = kept.borrow_mut();
-            let i = kept.iter().rposition(|k| k.socket == socket)?;
+            let i = kept.iter().rposition(|k| k.socket == *socket)?;
             Some(kept.remove(i).conn)
         })
         .ok()
@@ -277,16 +277,16 @@ impl Kept {
 
     /// Keeps a connection whose exchange ended cleanly, for this thread's next request; the
     /// oldest ones beyond the bounds are closed.
-    fn keep(socket: &Path, conn: Conn) {
+    fn keep(socket: &Arc<Path>, conn: Conn) {
         if !conn.is_idle() {
             return;
         }
         let closed = KEPT.try_with(|kept| {
             let mut kept = kept.borrow_mut();
-            kept.push(Kept { socket: socket.to_path_buf(), conn });
+            kept.push(Kept { socket: socket.clone(), conn });
             let mut closed = Vec::new();
-            if kept.iter().filter(|k| k.socket == socket).count() > KEPT_PER_GROUP
-                && let Some(i) = kept.iter().position(|k| k.socket == socket)
+            if kept.iter().filter(|k| k.socket == *socket).count() > KEPT_PER_GROUP
+                && let Some(i) = kept.iter().position(|k| k.socket == *socket)
             {
                 closed.push(kept.remove(i));
             }

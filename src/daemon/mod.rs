@@ -20,7 +20,7 @@ pub mod socket;
 pub mod supervisor;
 
 use std::ffi::{c_char, c_int, c_void};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -74,8 +74,9 @@ pub struct DaemonGroup {
     pub shutdown_timeout: Duration,
     /// `listen-backlog=N` (default 100): connections that may wait for a free daemon thread.
     pub listen_backlog: u32,
-    /// Where the group's socket is, set when Apache starts the group (post_config).
-    pub socket_path: OnceLock<PathBuf>,
+    /// Where the group's socket is, set when Apache starts the group (post_config); shared so
+    /// that a thread's kept connections name it without a copy per request.
+    pub socket_path: OnceLock<Arc<Path>>,
 }
 
 impl DaemonGroup {

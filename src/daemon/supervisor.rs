@@ -161,7 +161,7 @@ pub unsafe fn post_config(pconf: *mut sys::apr_pool_t, main: *mut sys::server_re
     let mut replaced = Vec::new();
     for config in groups {
         let path = socket_path(&prefix, sup.parent, &config.name);
-        let _ = config.socket_path.set(path.clone());
+        let _ = config.socket_path.set(Arc::from(path.as_path()));
         let kept = old_groups.iter().position(|g| g.config.name == config.name && g.path == path);
         let listener = match kept {
             Some(i) => {
