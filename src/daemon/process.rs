@@ -201,6 +201,13 @@ struct Shared {
 }
 
 impl Shared {
+    /// Requests that have run longer than `limit` (request-timeout, and admission's watcher).
+    fn running_longer(&self, limit: Duration) -> usize {
+        let (now, limit) = (protocol::monotonic_ns(), limit.as_nanos() as u64);
+        let started = self.busy.iter().map(|b| b.load(Ordering::SeqCst));
+        started.filter(|&t| t != 0 && now.saturating_sub(t) > limit).count()
+    }
+
     fn request_stop(&self, why: Stop) {
         {
             let mut stop = self.stop.lock();
@@ -470,12 +477,7 @@ impl Daemon {
                     let mut fds = [PollFd::new(epoll, PollFlags::POLLIN)];
                     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
                 };
-                let running_longer = |limit: Duration| {
-                    let (now, limit) = (protocol::monotonic_ns(), limit.as_nanos() as u64);
-                    let started = shared.busy.iter().map(|b| b.load(Ordering::Relaxed));
-                    started.filter(|&t| t != 0 && now.saturating_sub(t) >= limit).count()
-                };
-                shared.admission.watch(work_waiting, running_longer, &shared.active);
+                shared.admission.watch(work_waiting, |limit| shared.running_longer(limit), &shared.active);
             })
         });
         if let Some(Err(e)) = watcher {
@@ -565,11 +567,10 @@ impl Daemon {
         let shared = &self.shared;
         let config = &shared.config;
         let now = protocol::monotonic_ns();
-        if let Some(limit) = config.request_timeout {
-            let limit = limit.as_nanos() as u64;
-            if shared.busy.iter().map(|b| b.load(Ordering::SeqCst)).any(|t| t != 0 && now.saturating_sub(t) > limit) {
-                shared.request_stop(Stop::RequestTimeout);
-            }
+        if let Some(limit) = config.request_timeout
+            && shared.running_longer(limit) > 0
+        {
+            shared.request_stop(Stop::RequestTimeout);
         }
         // Armed by the first request: a process nobody has used yet holds nothing to give back.
         let last = shared.last_activity.load(Ordering::SeqCst);
