@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,7 +99,7 @@ fn configtest_rejects_bad_daemon_directives() {
     }
     let (ok, output) = configtest(&daemon_config(
         "processes=2 threads=3 user=www-data group=www-data umask=0027 home=/ display-name=%{GROUP} \
-         maximum-requests=10 inactivity-timeout=5 request-timeout=5 queue-timeout=5 connect-timeout=5 \
+         maximum-requests=10 inactivity-timeout=5 restart-interval=60 request-timeout=5 queue-timeout=5 connect-timeout=5 \
          socket-timeout=5 graceful-timeout=5 shutdown-timeout=5 listen-backlog=10",
         "<Location /embedded>\n RGIProcessGroup %{GLOBAL}\n</Location>\n",
     ));
@@ -206,6 +206,28 @@ fn maximum_requests_recycles_without_failing_requests_in_flight() {
     let next = pid(&apache);
     assert_ne!(next, first);
     // Recycling is not a failure: nothing was logged as an error for it.
+    assert!(!apache.error_log().contains("died"), "{}", apache.error_log());
+}
+
+#[test]
+fn restart_interval_replaces_busy_processes_without_failing_requests() {
+    let apache = Apache::start(daemon_config("processes=1 threads=4 restart-interval=1 graceful-timeout=10", ""));
+    let port = apache.port;
+    // Longer than the interval: its process must be replaced while it runs, and it still finishes.
+    let slow = std::thread::spawn(move || support::get(port, "/info?sleep=2500"));
+    let started = Instant::now();
+    let mut pids = BTreeSet::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        let r = apache.get("/info");
+        assert_eq!(r.status, 200, "a request during the replacements: {r:?}");
+        pids.insert(r.environ()["pid"].clone());
+    }
+    let slow = slow.join().unwrap();
+    assert_eq!(slow.status, 200, "{slow:?}");
+    let replaced = &slow.environ()["pid"];
+    assert!(apache.wait_for_log(&format!("daemon process {replaced} of group 'app' ran for restart-interval=1s")));
+    assert!(apache.wait_for_log(&format!("daemon process {replaced} of group 'app' exited after restart-interval")));
+    assert!(pids.len() >= 2, "quick requests were served by {pids:?} only");
     assert!(!apache.error_log().contains("died"), "{}", apache.error_log());
 }
 

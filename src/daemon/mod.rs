@@ -56,6 +56,8 @@ pub struct DaemonGroup {
     pub maximum_requests: u64,
     /// `inactivity-timeout=S` (default off): an idle process is replaced after S seconds.
     pub inactivity_timeout: Option<Duration>,
+    /// `restart-interval=S` (default off): a process is replaced S seconds after it started.
+    pub restart_interval: Option<Duration>,
     /// `request-timeout=S` (default off): a request running longer gets 504 and its process is
     /// replaced.
     pub request_timeout: Option<Duration>,
@@ -67,7 +69,7 @@ pub struct DaemonGroup {
     /// and a daemon.
     pub socket_timeout: Option<Duration>,
     /// `graceful-timeout=S` (default 15): how long a process being replaced (graceful restart,
-    /// maximum-requests, inactivity) waits for its requests to finish.
+    /// maximum-requests, inactivity, restart-interval) waits for its requests to finish.
     pub graceful_timeout: Duration,
     /// `shutdown-timeout=S` (default 5): how long requests get when Apache stops or a process is
     /// replaced after a request-timeout.
@@ -93,6 +95,7 @@ impl DaemonGroup {
             display_name: None,
             maximum_requests: 0,
             inactivity_timeout: None,
+            restart_interval: None,
             request_timeout: None,
             queue_timeout: None,
             connect_timeout: Duration::from_secs(15),
@@ -132,6 +135,7 @@ impl DaemonGroup {
                 "display-name" => group.display_name = Some(value.to_string()),
                 "maximum-requests" => group.maximum_requests = number(key, value, 0, u64::MAX >> 1)?,
                 "inactivity-timeout" => group.inactivity_timeout = optional_seconds(key, value)?,
+                "restart-interval" => group.restart_interval = optional_seconds(key, value)?,
                 "request-timeout" => group.request_timeout = optional_seconds(key, value)?,
                 "queue-timeout" => group.queue_timeout = optional_seconds(key, value)?,
                 "connect-timeout" => group.connect_timeout = seconds(key, value, 1)?,
@@ -500,8 +504,8 @@ mod tests {
         assert_eq!(g.connect_timeout, Duration::from_secs(15));
         assert_eq!((g.graceful_timeout, g.shutdown_timeout), (Duration::from_secs(15), Duration::from_secs(5)));
         assert_eq!(
-            (g.request_timeout, g.queue_timeout, g.inactivity_timeout, g.socket_timeout),
-            (None, None, None, None)
+            (g.request_timeout, g.queue_timeout, g.inactivity_timeout, g.restart_interval, g.socket_timeout),
+            (None, None, None, None, None)
         );
         assert_eq!(g.maximum_requests, 0);
         assert_eq!(g.process_title(), None);
@@ -520,6 +524,7 @@ mod tests {
             "display-name=%{GROUP}",
             "maximum-requests=1000",
             "inactivity-timeout=60",
+            "restart-interval=3600",
             "request-timeout=30",
             "queue-timeout=5",
             "connect-timeout=2",
@@ -532,6 +537,7 @@ mod tests {
         assert_eq!((g.processes, g.threads, g.umask), (3, 4, Some(0o027)));
         assert_eq!(g.process_title().as_deref(), Some("(rgi:shop)"));
         assert_eq!(g.request_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(g.restart_interval, Some(Duration::from_secs(3600)));
         assert_eq!(g.shutdown_timeout, Duration::ZERO);
         assert_eq!(g.listen_backlog, 50);
         assert_eq!(DaemonGroup::parse(["a", "request-timeout=0"]).unwrap().request_timeout, None);
@@ -546,6 +552,7 @@ mod tests {
             ("home=relative", "absolute"),
             ("connect-timeout=0", "connect-timeout=0"),
             ("request-timeout=-1", "request-timeout=-1"),
+            ("restart-interval=1h", "restart-interval=1h"),
             ("colour=red", "unknown option 'colour'"),
             ("stray", "'stray'"),
             ("threads=", "no value"),

@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -55,6 +55,8 @@ pub mod exit_code {
     pub const STARTUP_FAILED: i32 = 67;
     /// Apache's parent is gone.
     pub const PARENT_GONE: i32 = 68;
+    /// Ran for `restart-interval`.
+    pub const RESTART_INTERVAL: i32 = 69;
 }
 
 /// What the parent hands a new daemon process.
@@ -133,6 +135,7 @@ enum Stop {
     Shutdown,
     MaximumRequests,
     Inactive,
+    RestartInterval,
     RequestTimeout,
     ParentGone,
 }
@@ -143,6 +146,7 @@ impl Stop {
             Stop::Graceful | Stop::Shutdown => exit_code::STOPPED,
             Stop::MaximumRequests => exit_code::MAXIMUM_REQUESTS,
             Stop::Inactive => exit_code::INACTIVE,
+            Stop::RestartInterval => exit_code::RESTART_INTERVAL,
             Stop::RequestTimeout => exit_code::REQUEST_TIMEOUT,
             Stop::ParentGone => exit_code::PARENT_GONE,
         }
@@ -150,7 +154,7 @@ impl Stop {
 
     fn grace(self, config: &DaemonGroup) -> Duration {
         match self {
-            Stop::Graceful | Stop::MaximumRequests | Stop::Inactive => config.graceful_timeout,
+            Stop::Graceful | Stop::MaximumRequests | Stop::Inactive | Stop::RestartInterval => config.graceful_timeout,
             Stop::Shutdown | Stop::RequestTimeout | Stop::ParentGone => config.shutdown_timeout,
         }
     }
@@ -194,6 +198,8 @@ struct Shared {
     /// Per worker thread: when its request started (monotonic ns), 0 when idle.
     busy: Vec<AtomicU64>,
     last_activity: AtomicU64,
+    /// When this process started serving (restart-interval).
+    started: Instant,
     flags: ProcessFlags,
     socket_timeout: Duration,
     /// This process's pid (asked once, not per request).
@@ -429,6 +435,7 @@ impl Daemon {
             taken: AtomicU64::new(0),
             active: AtomicUsize::new(0),
             last_activity: AtomicU64::new(0),
+            started: Instant::now(),
             pid: std::process::id(),
         });
         // Apps size their thread pools by this (CreateContext.threads).
@@ -501,7 +508,7 @@ impl Daemon {
             }
             self.check_timeouts();
             let Some(stop) = *shared.stop.lock() else { continue };
-            let now = std::time::Instant::now();
+            let now = Instant::now();
             let deadline = *deadline.get_or_insert_with(|| {
                 self.announce(stop);
                 now + stop.grace(config)
@@ -537,6 +544,9 @@ impl Daemon {
             Stop::MaximumRequests => format!("served maximum-requests={}", config.maximum_requests),
             Stop::Inactive => {
                 format!("idle for inactivity-timeout={}s", config.inactivity_timeout.unwrap_or_default().as_secs())
+            }
+            Stop::RestartInterval => {
+                format!("ran for restart-interval={}s", config.restart_interval.unwrap_or_default().as_secs())
             }
             Stop::RequestTimeout => {
                 format!(
@@ -580,6 +590,9 @@ impl Daemon {
             && now.saturating_sub(last) > idle.as_nanos() as u64
         {
             shared.request_stop(Stop::Inactive);
+        }
+        if config.restart_interval.is_some_and(|interval| shared.started.elapsed() >= interval) {
+            shared.request_stop(Stop::RestartInterval);
         }
     }
 }
@@ -814,5 +827,7 @@ mod tests {
         assert_eq!(Stop::RequestTimeout.grace(&config), Duration::from_secs(2));
         assert_eq!(Stop::Shutdown.exit_code(), exit_code::STOPPED);
         assert_eq!(Stop::Inactive.exit_code(), exit_code::INACTIVE);
+        assert_eq!(Stop::RestartInterval.grace(&config), Duration::from_secs(9));
+        assert_eq!(Stop::RestartInterval.exit_code(), exit_code::RESTART_INTERVAL);
     }
 }

@@ -292,7 +292,11 @@ impl Supervisor {
 fn planned(status: c_int) -> bool {
     matches!(
         status,
-        exit_code::STOPPED | exit_code::MAXIMUM_REQUESTS | exit_code::INACTIVE | exit_code::REQUEST_TIMEOUT
+        exit_code::STOPPED
+            | exit_code::MAXIMUM_REQUESTS
+            | exit_code::INACTIVE
+            | exit_code::RESTART_INTERVAL
+            | exit_code::REQUEST_TIMEOUT
     )
 }
 
@@ -303,6 +307,7 @@ fn describe(status: c_int) -> String {
         exit_code::STOPPED => "exited".into(),
         exit_code::MAXIMUM_REQUESTS => "exited after serving maximum-requests".into(),
         exit_code::INACTIVE => "exited after inactivity-timeout".into(),
+        exit_code::RESTART_INTERVAL => "exited after restart-interval".into(),
         exit_code::REQUEST_TIMEOUT => "exited after a request exceeded request-timeout".into(),
         exit_code::STARTUP_FAILED => "failed to start (see the lines above)".into(),
         exit_code::PARENT_GONE => "exited because Apache's parent went away".into(),
@@ -424,6 +429,8 @@ mod tests {
         assert!(describe(6).contains("SIGABRT"), "{}", describe(6));
         assert!(describe(11).contains("SIGSEGV"));
         assert!(describe(200).contains("code 200"));
+        assert_eq!(describe(exit_code::RESTART_INTERVAL), "exited after restart-interval");
+        assert!(planned(exit_code::RESTART_INTERVAL));
         assert!(planned(exit_code::INACTIVE) && !planned(6) && !planned(exit_code::STARTUP_FAILED));
     }
 }
