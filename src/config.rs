@@ -111,6 +111,8 @@ pub struct DirConfig {
     pub pass_authorization: Option<bool>,
     /// `RGIProcessGroup`: the daemon process group (or `%{GLOBAL}`) serving requests here.
     pub process_group: Option<String>,
+    /// `RGIIgnoreActivity`: requests here do not keep a daemon process from its inactivity-timeout.
+    pub ignore_activity: Option<bool>,
     /// `RGIOption NAME VALUE`, in order; a later name replaces an earlier one.
     pub options: Vec<OptionEntry>,
     /// `options` as ABI pairs (pointing into `options`), rebuilt after every change.
@@ -150,6 +152,7 @@ impl DirConfig {
             application_group: add.application_group.clone().or_else(|| base.application_group.clone()),
             pass_authorization: add.pass_authorization.or(base.pass_authorization),
             process_group: add.process_group.clone().or_else(|| base.process_group.clone()),
+            ignore_activity: add.ignore_activity.or(base.ignore_activity),
             options: base.options.clone(),
             option_pairs: Vec::new(),
             auth: crate::auth::config::DirAuth::merge(&base.auth, &add.auth),

@@ -109,6 +109,7 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
                 application_group: &group,
                 options,
                 pass_authorization,
+                ignore_activity: dir.and_then(|d| d.ignore_activity).unwrap_or(false),
             };
             let stats = crate::status::group(process_group.as_bytes(), &group);
             let start = stats.map(|s| s.begin());

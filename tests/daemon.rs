@@ -286,6 +286,40 @@ fn inactivity_timeout_replaces_an_idle_process() {
 }
 
 #[test]
+fn requests_under_ignore_activity_let_a_process_go_idle() {
+    let apache = Apache::start(daemon_config(
+        "processes=1 threads=2 inactivity-timeout=1",
+        "<Location /hello>\n RGIIgnoreActivity On\n</Location>\n",
+    ));
+    let busy = pid(&apache);
+    let exited = format!("daemon process {busy} of group 'app' exited after inactivity-timeout");
+    // Requests more often than the timeout keep the process...
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        assert_eq!(pid(&apache), busy);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!apache.error_log().contains(&exited), "{}", apache.error_log());
+    // ...unless they are ones RGIIgnoreActivity leaves out (health checks), still served by it.
+    let (port, stop) = (apache.port, Arc::new(AtomicBool::new(false)));
+    let checks = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let mut statuses = BTreeSet::new();
+            while !stop.load(Ordering::Relaxed) {
+                statuses.insert(try_get(port, "/hello").map(|r| r.status));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            statuses
+        }
+    });
+    let went_idle = apache.wait_for_log(&exited);
+    stop.store(true, Ordering::Relaxed);
+    assert!(went_idle, "{}", apache.error_log());
+    assert_eq!(checks.join().unwrap(), BTreeSet::from([Some(200)]));
+}
+
+#[test]
 fn graceful_restarts_under_steady_load_fail_no_request() {
     let apache = Apache::start(daemon_config("processes=2 threads=4 graceful-timeout=10", ""));
     let port = apache.port;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rgi::abi::{self, HostRequest, RgiPair, RgiStatus, RgiStr, status};
 
 use super::host::body_error;
-use super::protocol::{self, FLAG_ACK, ToApache, ToDaemon};
+use super::protocol::{self, FLAG_ACK, FLAG_IGNORE_ACTIVITY, ToApache, ToDaemon};
 use super::socket::{self, Conn, ConnError, never_read};
 use super::{DaemonGroup, find_group};
 use crate::ffi::sys;
@@ -108,6 +108,8 @@ pub struct Delegated<'a> {
     pub options: &'a [RgiPair],
     /// Whether `Authorization` reaches the app.
     pub pass_authorization: bool,
+    /// `RGIIgnoreActivity On`: the request does not count against inactivity-timeout.
+    pub ignore_activity: bool,
 }
 
 /// Serves `r` through the daemon process group named in `d`.
@@ -140,7 +142,8 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
     // SAFETY: the request's live server.
     let apache_timeout = Duration::from_micros(unsafe { (*(*r).server).timeout }.max(1_000_000) as u64);
     let socket_timeout = group.socket_timeout.unwrap_or(apache_timeout);
-    let flags = if group.queue_timeout.is_some() { FLAG_ACK } else { 0 };
+    let flags = if group.queue_timeout.is_some() { FLAG_ACK } else { 0 }
+        | if d.ignore_activity { FLAG_IGNORE_ACTIVITY } else { 0 };
     let embedded = Embedded(ctx.handle());
     let (environ, headers, log_level) = (embedded.environ(), embedded.request_headers(), embedded.log_level());
     // SAFETY: the pairs point into the request pool and the configuration, alive for the request.

@@ -431,6 +431,16 @@ unsafe extern "C" fn process_group(cmd: *mut sys::cmd_parms, conf: *mut c_void, 
     }
 }
 
+unsafe extern "C" fn ignore_activity(cmd: *mut sys::cmd_parms, conf: *mut c_void, on: c_int) -> *const c_char {
+    // SAFETY: Apache passes a live cmd and our DirConfig.
+    unsafe {
+        directive(cmd, || {
+            (*conf.cast::<crate::config::DirConfig>()).ignore_activity = Some(on != 0);
+            Ok(())
+        })
+    }
+}
+
 unsafe extern "C" fn restrict_embedded_directive(cmd: *mut sys::cmd_parms, _: *mut c_void, on: c_int) -> *const c_char {
     // SAFETY: Apache passes a live cmd.
     unsafe {
@@ -462,7 +472,7 @@ unsafe extern "C" fn socket_prefix_directive(
 }
 
 /// The daemon-mode directives.
-pub const DIRECTIVES: [sys::command_rec; 4] = [
+pub const DIRECTIVES: [sys::command_rec; 5] = [
     command(
         cstr!("RGIDaemonProcess"),
         sys::cmd_func { take_argv: Some(daemon_process) },
@@ -476,6 +486,13 @@ pub const DIRECTIVES: [sys::command_rec; 4] = [
         DIRECTORY,
         sys::cmd_how_TAKE1,
         cstr!("NAME | %{GLOBAL}: the daemon process group that serves requests here"),
+    ),
+    command(
+        cstr!("RGIIgnoreActivity"),
+        sys::cmd_func { flag: Some(ignore_activity) },
+        DIRECTORY,
+        sys::cmd_how_FLAG,
+        cstr!("On|Off: requests here do not count as activity for a daemon's inactivity-timeout (default Off)"),
     ),
     command(
         cstr!("RGIRestrictEmbedded"),

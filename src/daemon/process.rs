@@ -35,7 +35,7 @@ use rustc_hash::FxHashMap;
 use super::DaemonGroup;
 use super::admission::Admission;
 use super::host::{self, ProcessFlags};
-use super::protocol::{self, FLAG_ACK, ToApache, ToDaemon};
+use super::protocol::{self, FLAG_ACK, FLAG_IGNORE_ACTIVITY, ToApache, ToDaemon};
 use super::socket::{self, Conn};
 use crate::app;
 use crate::ffi::{self, sys};
@@ -636,7 +636,6 @@ fn worker(shared: &Shared, index: usize) {
             frame = Vec::new();
         }
         shared.busy[index].store(0, Ordering::SeqCst);
-        shared.last_activity.store(protocol::monotonic_ns(), Ordering::SeqCst);
         if reusable {
             park(shared, client);
         }
@@ -802,6 +801,9 @@ fn serve_request(shared: &Shared, conn: &mut Conn, frame: &mut Vec<u8>) -> bool 
     }
     let clean = host::serve(conn, &request, &shared.config.name, shared.flags);
     crate::status::daemon::request_served(shared.pid);
+    if request.flags & FLAG_IGNORE_ACTIVITY == 0 {
+        shared.last_activity.store(protocol::monotonic_ns(), Ordering::SeqCst);
+    }
     // Anything the Apache child sent beyond what was asked puts the connection out of step.
     clean && conn.is_idle()
 }

@@ -36,6 +36,9 @@ pub const MAX_FRAME: usize = 8 << 20;
 
 /// `Request.flags`: the daemon answers `Accepted` as soon as it takes the request (queue-timeout).
 pub const FLAG_ACK: u32 = 1;
+/// `Request.flags`: the request does not count as activity for inactivity-timeout
+/// (`RGIIgnoreActivity On`).
+pub const FLAG_IGNORE_ACTIVITY: u32 = 2;
 
 mod kind {
     pub const REQUEST: u8 = 1;
@@ -96,7 +99,7 @@ pub enum ProtocolError {
 /// What an Apache child sends first: everything the daemon needs to run the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request<'a> {
-    /// [`FLAG_ACK`] or 0.
+    /// [`FLAG_ACK`] and [`FLAG_IGNORE_ACTIVITY`], or 0.
     pub flags: u32,
     /// When the Apache child queued the request (CLOCK_MONOTONIC, nanoseconds): the daemon drops a
     /// request that waited longer than its queue-timeout.
