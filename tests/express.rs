@@ -256,6 +256,18 @@ fn start_server_serves_apps_under_a_mount_point() {
 }
 
 #[test]
+fn daemon_processes_are_recycled_as_asked() {
+    let procinfo = example("procinfo");
+    let express = Express::start(&[procinfo.to_str().unwrap(), "--maximum-requests", "2", "--request-timeout", "1"]);
+    let pid = |r: support::Response| r.environ()["pid"].clone();
+    let first = pid(express.get("/"));
+    assert_eq!(pid(express.get("/")), first, "the second request is the process's last");
+    assert_ne!(pid(express.get("/")), first, "--maximum-requests 2 replaced the process");
+    let r = express.get("/?sleep=3000");
+    assert_eq!(r.status, 504, "--request-timeout 1: {r:?}");
+}
+
+#[test]
 fn auth_scripts_put_the_site_behind_a_login() {
     let dir = temp_dir("rgi-express-auth-");
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

@@ -7,7 +7,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use crate::apache;
 use crate::error::{Error, Result};
 use crate::preflight;
-use crate::site::{self, App, Auth, AuthType, Logging, Mode, Site, UrlAlias};
+use crate::site::{self, App, Auth, AuthType, Lifetimes, Logging, Mode, Site, UrlAlias};
 
 const ABOUT: &str = "Serve an RGI app under a private Apache httpd with one command";
 
@@ -170,6 +170,34 @@ pub struct ServerArgs {
     #[arg(long, value_name = "M", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub threads: u32,
 
+    /// Replace a daemon process after it has served N requests (0: never)
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "embedded")]
+    pub maximum_requests: u64,
+
+    /// Replace a daemon process SECONDS after it started (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 0, value_parser = seconds(), conflicts_with = "embedded")]
+    pub restart_interval: u64,
+
+    /// Replace a daemon process idle for SECONDS (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 0, value_parser = seconds(), conflicts_with = "embedded")]
+    pub inactivity_timeout: u64,
+
+    /// Answer 504 for a request still running after SECONDS, and replace its process (0: no limit)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = seconds(), conflicts_with = "embedded")]
+    pub request_timeout: u64,
+
+    /// Answer 504 for a request no daemon thread took within SECONDS (0: no limit)
+    #[arg(long, value_name = "SECONDS", default_value_t = 45, value_parser = seconds(), conflicts_with = "embedded")]
+    pub queue_timeout: u64,
+
+    /// How long requests in flight get to finish when a daemon process is replaced
+    #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = seconds(), conflicts_with = "embedded")]
+    pub graceful_timeout: u64,
+
+    /// How long requests in flight get when Apache stops
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = seconds(), conflicts_with = "embedded")]
+    pub shutdown_timeout: u64,
+
     /// The apps' current directory in daemon mode [default: the current directory]
     #[arg(long, value_name = "DIR")]
     pub working_directory: Option<PathBuf>,
@@ -278,6 +306,15 @@ impl ServerArgs {
             mode: if self.embedded { Mode::Embedded } else { site::DEFAULT_MODE },
             processes: self.processes,
             threads: self.threads,
+            lifetimes: Lifetimes {
+                maximum_requests: self.maximum_requests,
+                restart_interval: self.restart_interval,
+                inactivity_timeout: self.inactivity_timeout,
+                request_timeout: self.request_timeout,
+                queue_timeout: self.queue_timeout,
+                graceful_timeout: self.graceful_timeout,
+                shutdown_timeout: self.shutdown_timeout,
+            },
             working_directory: match &self.working_directory {
                 Some(dir) => Some(absolute(dir)),
                 None => std::env::current_dir().ok(),
@@ -295,6 +332,11 @@ impl ServerArgs {
             modules_dir: self.modules_directory.clone().unwrap_or_else(apache::modules_dir),
         })
     }
+}
+
+/// Whole seconds as mod_rgi takes them (up to a year).
+fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=31_536_000)
 }
 
 fn pairs(flat: &[String]) -> Vec<(String, String)> {
@@ -344,6 +386,19 @@ mod tests {
         let site = s.server.site(Path::new("/tmp/r"), "/m.so".into()).unwrap();
         assert_eq!(site.apps, vec![App { url: "/".into(), library: absolute(Path::new("lib.so")) }]);
         assert_eq!(site.logging.level, "warn");
+        assert_eq!(site.lifetimes, Lifetimes::default());
+    }
+
+    #[test]
+    fn daemon_lifetimes_are_options() {
+        let s =
+            start(&["lib.so", "--maximum-requests", "500", "--restart-interval", "86400", "--request-timeout", "0"]);
+        let lifetimes = s.server.site(Path::new("/r"), "/m".into()).unwrap().lifetimes;
+        assert_eq!(
+            (lifetimes.maximum_requests, lifetimes.restart_interval, lifetimes.request_timeout),
+            (500, 86400, 0)
+        );
+        assert_eq!(lifetimes.graceful_timeout, Lifetimes::default().graceful_timeout);
     }
 
     #[test]
@@ -378,6 +433,9 @@ mod tests {
         assert!(parse(&["start-server", "lib.so", "--threads", "0"]).is_err());
         assert!(parse(&["start-server", "lib.so", "--auth-group-script", "g.so"]).is_err());
         assert!(parse(&["setup-server", "lib.so"]).is_err(), "--server-root is required");
+        assert!(parse(&["start-server", "lib.so", "--embedded", "--maximum-requests", "5"]).is_err());
+        assert!(parse(&["start-server", "lib.so", "--embedded"]).is_ok());
+        assert!(parse(&["start-server", "lib.so", "--restart-interval", "1h"]).is_err());
         let err = start(&["lib.so", "--mount-point", "app"]).server.site(Path::new("/r"), "/m".into()).unwrap_err();
         assert!(err.to_string().contains("starts with '/'"));
         let err = start(&["--app", "/a", "x.so", "--app", "/a/", "y.so"])

@@ -94,6 +94,62 @@ pub struct RunAs {
     pub group: String,
 }
 
+/// When daemon processes are replaced and how long a request may wait and run: the
+/// `RGIDaemonProcess` options of the same names, in seconds (0: off, for the optional ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// `maximum-requests`: requests after which a process is replaced.
+    pub maximum_requests: u64,
+    /// `restart-interval`: seconds after which a process is replaced.
+    pub restart_interval: u64,
+    /// `inactivity-timeout`: idle seconds after which a process is replaced.
+    pub inactivity_timeout: u64,
+    /// `request-timeout`: seconds a request may run before 504.
+    pub request_timeout: u64,
+    /// `queue-timeout`: seconds a request may wait for a daemon thread before 504.
+    pub queue_timeout: u64,
+    /// `graceful-timeout`: seconds requests get to finish when a process is replaced.
+    pub graceful_timeout: u64,
+    /// `shutdown-timeout`: seconds requests get when Apache stops.
+    pub shutdown_timeout: u64,
+}
+
+impl Default for Lifetimes {
+    /// mod_wsgi-express's defaults.
+    fn default() -> Self {
+        Lifetimes {
+            maximum_requests: 0,
+            restart_interval: 0,
+            inactivity_timeout: 0,
+            request_timeout: 60,
+            queue_timeout: 45,
+            graceful_timeout: 15,
+            shutdown_timeout: 5,
+        }
+    }
+}
+
+impl Lifetimes {
+    /// The `RGIDaemonProcess` options; the optional ones only when set.
+    fn options(&self) -> Vec<String> {
+        let optional = [
+            ("maximum-requests", self.maximum_requests),
+            ("restart-interval", self.restart_interval),
+            ("inactivity-timeout", self.inactivity_timeout),
+        ];
+        let always = [
+            ("request-timeout", self.request_timeout),
+            ("queue-timeout", self.queue_timeout),
+            ("connect-timeout", 15),
+            ("socket-timeout", 60),
+            ("graceful-timeout", self.graceful_timeout),
+            ("shutdown-timeout", self.shutdown_timeout),
+        ];
+        let set = optional.into_iter().filter(|&(_, value)| value > 0);
+        set.chain(always).map(|(name, value)| format!("{name}={value}")).collect()
+    }
+}
+
 /// Everything a generated server is made of.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -113,6 +169,8 @@ pub struct Site {
     pub processes: u32,
     /// Threads in each of them.
     pub threads: u32,
+    /// Recycling and timeouts of the daemon processes.
+    pub lifetimes: Lifetimes,
     /// The apps' current directory (daemon mode; Apache's children run in `/`); `None` leaves
     /// it to mod_rgi (the user's home directory).
     pub working_directory: Option<PathBuf>,
@@ -331,10 +389,7 @@ impl Site {
                 words.push(q(format!("user={}", run_as.user))?);
                 words.push(q(format!("group={}", run_as.group))?);
             }
-            words.extend(
-                ["request-timeout=60", "queue-timeout=45", "connect-timeout=15", "socket-timeout=60"].map(String::from),
-            );
-            words.extend(["graceful-timeout=15", "shutdown-timeout=5"].map(String::from));
+            words.extend(self.lifetimes.options());
             c.directive("RGIDaemonProcess", words);
             // Nothing of the apps may run in Apache's own children.
             c.line("RGIRestrictEmbedded On");
@@ -471,6 +526,7 @@ mod tests {
             mode: Mode::Embedded,
             processes: 1,
             threads: 5,
+            lifetimes: Lifetimes::default(),
             working_directory: Some("/srv/work".into()),
             run_as: None,
             auth: None,
@@ -543,6 +599,42 @@ mod tests {
         assert!(conf.contains("\"user=www-data\" \"group=www-data\""), "{conf}");
         assert!(conf.contains("\"home=/srv/work\""), "{conf}");
         assert!(conf.contains("RGIScriptAlias \"/api\" \"/srv/b/libb.so\" process-group=rgi-express"));
+        assert!(
+            conf.contains(
+                " request-timeout=60 queue-timeout=45 connect-timeout=15 socket-timeout=60 graceful-timeout=15 \
+                 shutdown-timeout=5\n"
+            ),
+            "mod_wsgi-express's timeouts: {conf}"
+        );
+        assert!(!conf.contains("maximum-requests") && !conf.contains("restart-interval"), "{conf}");
+    }
+
+    #[test]
+    fn daemon_lifetimes_reach_the_process_group() {
+        let mut s = site();
+        s.mode = Mode::Daemon;
+        s.lifetimes = Lifetimes {
+            maximum_requests: 1000,
+            restart_interval: 3600,
+            inactivity_timeout: 300,
+            request_timeout: 0,
+            queue_timeout: 10,
+            graceful_timeout: 30,
+            shutdown_timeout: 2,
+        };
+        let conf = s.httpd_conf().unwrap();
+        let line = conf.lines().find(|l| l.starts_with("RGIDaemonProcess")).unwrap();
+        for option in [
+            " maximum-requests=1000 ",
+            " restart-interval=3600 ",
+            " inactivity-timeout=300 ",
+            " request-timeout=0 ",
+            " queue-timeout=10 ",
+            " graceful-timeout=30 ",
+            " shutdown-timeout=2",
+        ] {
+            assert!(line.contains(option), "{option:?} missing from {line}");
+        }
     }
 
     #[test]
