@@ -99,7 +99,7 @@ fn configtest_rejects_bad_daemon_directives() {
     }
     let (ok, output) = configtest(&daemon_config(
         "processes=2 threads=3 user=www-data group=www-data umask=0027 home=/ display-name=%{GROUP} \
-         maximum-requests=10 inactivity-timeout=5 restart-interval=60 request-timeout=5 queue-timeout=5 connect-timeout=5 \
+         maximum-requests=10 inactivity-timeout=5 restart-interval=60 maximum-memory=1G cpu-time-limit=3600 request-timeout=5 queue-timeout=5 connect-timeout=5 \
          socket-timeout=5 graceful-timeout=5 shutdown-timeout=5 listen-backlog=10",
         "<Location /embedded>\n RGIProcessGroup %{GLOBAL}\n</Location>\n",
     ));
@@ -229,6 +229,32 @@ fn restart_interval_replaces_busy_processes_without_failing_requests() {
     assert!(apache.wait_for_log(&format!("daemon process {replaced} of group 'app' exited after restart-interval")));
     assert!(pids.len() >= 2, "quick requests were served by {pids:?} only");
     assert!(!apache.error_log().contains("died"), "{}", apache.error_log());
+}
+
+#[test]
+fn a_process_past_maximum_memory_is_replaced_after_its_requests() {
+    let apache = Apache::start(daemon_config("processes=1 threads=2 maximum-memory=200M", ""));
+    // A leak: the request that makes the process too big still gets its answer from it.
+    let r = apache.get("/info?hold=300");
+    assert_eq!(r.status, 200, "{r:?}");
+    let leaky = r.environ()["pid"].clone();
+    assert!(apache.wait_for_log(&format!("daemon process {leaky} of group 'app' grew to")));
+    assert!(
+        apache.wait_for_log(&format!("daemon process {leaky} of group 'app' exited after growing past maximum-memory"))
+    );
+    assert_ne!(pid(&apache), leaky);
+    assert!(!apache.error_log().contains("died"), "{}", apache.error_log());
+}
+
+#[test]
+fn a_process_past_cpu_time_limit_is_replaced_after_its_requests() {
+    let apache = Apache::start(daemon_config("processes=1 threads=2 cpu-time-limit=1", ""));
+    let r = apache.get("/info?spin=1500");
+    assert_eq!(r.status, 200, "{r:?}");
+    let busy = r.environ()["pid"].clone();
+    assert!(apache.wait_for_log(&format!("daemon process {busy} of group 'app' used")));
+    assert!(apache.wait_for_log(&format!("daemon process {busy} of group 'app' exited after using cpu-time-limit")));
+    assert_ne!(pid(&apache), busy);
 }
 
 #[test]

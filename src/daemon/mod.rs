@@ -58,6 +58,11 @@ pub struct DaemonGroup {
     pub inactivity_timeout: Option<Duration>,
     /// `restart-interval=S` (default off): a process is replaced S seconds after it started.
     pub restart_interval: Option<Duration>,
+    /// `maximum-memory=SIZE` (default off): a process whose resident memory grows past SIZE bytes
+    /// is replaced.
+    pub maximum_memory: Option<u64>,
+    /// `cpu-time-limit=S` (default off): a process that has used S seconds of CPU is replaced.
+    pub cpu_time_limit: Option<Duration>,
     /// `request-timeout=S` (default off): a request running longer gets 504 and its process is
     /// replaced.
     pub request_timeout: Option<Duration>,
@@ -96,6 +101,8 @@ impl DaemonGroup {
             maximum_requests: 0,
             inactivity_timeout: None,
             restart_interval: None,
+            maximum_memory: None,
+            cpu_time_limit: None,
             request_timeout: None,
             queue_timeout: None,
             connect_timeout: Duration::from_secs(15),
@@ -136,6 +143,8 @@ impl DaemonGroup {
                 "maximum-requests" => group.maximum_requests = number(key, value, 0, u64::MAX >> 1)?,
                 "inactivity-timeout" => group.inactivity_timeout = optional_seconds(key, value)?,
                 "restart-interval" => group.restart_interval = optional_seconds(key, value)?,
+                "maximum-memory" => group.maximum_memory = Some(size(key, value)?).filter(|&n| n > 0),
+                "cpu-time-limit" => group.cpu_time_limit = optional_seconds(key, value)?,
                 "request-timeout" => group.request_timeout = optional_seconds(key, value)?,
                 "queue-timeout" => group.queue_timeout = optional_seconds(key, value)?,
                 "connect-timeout" => group.connect_timeout = seconds(key, value, 1)?,
@@ -188,6 +197,21 @@ fn seconds(key: &str, value: &str, min: u64) -> Result<Duration, String> {
 /// Seconds, with 0 meaning "off".
 fn optional_seconds(key: &str, value: &str) -> Result<Option<Duration>, String> {
     Ok(Some(seconds(key, value, 0)?).filter(|d| !d.is_zero()))
+}
+
+/// A size in bytes, with an optional K, M or G (binary) suffix.
+fn size(key: &str, value: &str) -> Result<u64, String> {
+    let (digits, unit) = match value.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&value[..i], 1 << 10),
+        Some((i, 'M' | 'm')) => (&value[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&value[..i], 1 << 30),
+        _ => (value, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("{key}={value} is not a size in bytes (a whole number, optionally with K, M or G)"))
 }
 
 fn octal_umask(value: &str) -> Result<u32, String> {
@@ -524,6 +548,7 @@ mod tests {
             (g.request_timeout, g.queue_timeout, g.inactivity_timeout, g.restart_interval, g.socket_timeout),
             (None, None, None, None, None)
         );
+        assert_eq!((g.maximum_memory, g.cpu_time_limit), (None, None));
         assert_eq!(g.maximum_requests, 0);
         assert_eq!(g.process_title(), None);
     }
@@ -542,6 +567,8 @@ mod tests {
             "maximum-requests=1000",
             "inactivity-timeout=60",
             "restart-interval=3600",
+            "maximum-memory=512M",
+            "cpu-time-limit=600",
             "request-timeout=30",
             "queue-timeout=5",
             "connect-timeout=2",
@@ -555,6 +582,11 @@ mod tests {
         assert_eq!(g.process_title().as_deref(), Some("(rgi:shop)"));
         assert_eq!(g.request_timeout, Some(Duration::from_secs(30)));
         assert_eq!(g.restart_interval, Some(Duration::from_secs(3600)));
+        assert_eq!((g.maximum_memory, g.cpu_time_limit), (Some(512 << 20), Some(Duration::from_secs(600))));
+        for (value, bytes) in [("1048576", 1 << 20), ("64k", 64 << 10), ("2G", 2 << 30), ("0", 0)] {
+            let g = DaemonGroup::parse(["a", &format!("maximum-memory={value}")]).unwrap();
+            assert_eq!(g.maximum_memory, Some(bytes).filter(|&n| n > 0), "{value}");
+        }
         assert_eq!(g.shutdown_timeout, Duration::ZERO);
         assert_eq!(g.listen_backlog, 50);
         assert_eq!(DaemonGroup::parse(["a", "request-timeout=0"]).unwrap().request_timeout, None);
@@ -570,6 +602,10 @@ mod tests {
             ("connect-timeout=0", "connect-timeout=0"),
             ("request-timeout=-1", "request-timeout=-1"),
             ("restart-interval=1h", "restart-interval=1h"),
+            ("maximum-memory=1T", "maximum-memory=1T"),
+            ("maximum-memory=M", "maximum-memory=M"),
+            ("maximum-memory=99999999999999999G", "not a size in bytes"),
+            ("cpu-time-limit=-5", "cpu-time-limit=-5"),
             ("colour=red", "unknown option 'colour'"),
             ("stray", "'stray'"),
             ("threads=", "no value"),

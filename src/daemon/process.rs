@@ -57,6 +57,10 @@ pub mod exit_code {
     pub const PARENT_GONE: i32 = 68;
     /// Ran for `restart-interval`.
     pub const RESTART_INTERVAL: i32 = 69;
+    /// Grew past `maximum-memory`.
+    pub const MAXIMUM_MEMORY: i32 = 70;
+    /// Used `cpu-time-limit`.
+    pub const CPU_TIME_LIMIT: i32 = 71;
 }
 
 /// What the parent hands a new daemon process.
@@ -136,6 +140,8 @@ enum Stop {
     MaximumRequests,
     Inactive,
     RestartInterval,
+    MaximumMemory,
+    CpuTimeLimit,
     RequestTimeout,
     ParentGone,
 }
@@ -147,6 +153,8 @@ impl Stop {
             Stop::MaximumRequests => exit_code::MAXIMUM_REQUESTS,
             Stop::Inactive => exit_code::INACTIVE,
             Stop::RestartInterval => exit_code::RESTART_INTERVAL,
+            Stop::MaximumMemory => exit_code::MAXIMUM_MEMORY,
+            Stop::CpuTimeLimit => exit_code::CPU_TIME_LIMIT,
             Stop::RequestTimeout => exit_code::REQUEST_TIMEOUT,
             Stop::ParentGone => exit_code::PARENT_GONE,
         }
@@ -154,7 +162,12 @@ impl Stop {
 
     fn grace(self, config: &DaemonGroup) -> Duration {
         match self {
-            Stop::Graceful | Stop::MaximumRequests | Stop::Inactive | Stop::RestartInterval => config.graceful_timeout,
+            Stop::Graceful
+            | Stop::MaximumRequests
+            | Stop::Inactive
+            | Stop::RestartInterval
+            | Stop::MaximumMemory
+            | Stop::CpuTimeLimit => config.graceful_timeout,
             Stop::Shutdown | Stop::RequestTimeout | Stop::ParentGone => config.shutdown_timeout,
         }
     }
@@ -548,6 +561,16 @@ impl Daemon {
             Stop::RestartInterval => {
                 format!("ran for restart-interval={}s", config.restart_interval.unwrap_or_default().as_secs())
             }
+            Stop::MaximumMemory => format!(
+                "grew to {} MiB resident, past maximum-memory={} MiB",
+                resident_bytes().unwrap_or_default() >> 20,
+                config.maximum_memory.unwrap_or_default() >> 20
+            ),
+            Stop::CpuTimeLimit => format!(
+                "used {:.1} s of CPU, cpu-time-limit={}s",
+                cpu_time().unwrap_or_default().as_secs_f64(),
+                config.cpu_time_limit.unwrap_or_default().as_secs()
+            ),
             Stop::RequestTimeout => {
                 format!(
                     "a request ran longer than request-timeout={}s",
@@ -594,7 +617,28 @@ impl Daemon {
         if config.restart_interval.is_some_and(|interval| shared.started.elapsed() >= interval) {
             shared.request_stop(Stop::RestartInterval);
         }
+        if config.maximum_memory.is_some_and(|limit| resident_bytes().is_some_and(|rss| rss > limit)) {
+            shared.request_stop(Stop::MaximumMemory);
+        }
+        if config.cpu_time_limit.is_some_and(|limit| cpu_time().is_some_and(|used| used >= limit)) {
+            shared.request_stop(Stop::CpuTimeLimit);
+        }
     }
+}
+
+/// This process's resident memory (what `ps` shows as RSS), from /proc/self/statm.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok()??;
+    Some(pages * page as u64)
+}
+
+/// The CPU time this process has used, all threads, user and system.
+fn cpu_time() -> Option<Duration> {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
+    let micros = |t: nix::sys::time::TimeVal| Duration::from_micros(t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64);
+    Some(micros(usage.user_time()) + micros(usage.system_time()))
 }
 
 /// Creates the `RGIImportScript` instances of this group.
@@ -831,5 +875,21 @@ mod tests {
         assert_eq!(Stop::Inactive.exit_code(), exit_code::INACTIVE);
         assert_eq!(Stop::RestartInterval.grace(&config), Duration::from_secs(9));
         assert_eq!(Stop::RestartInterval.exit_code(), exit_code::RESTART_INTERVAL);
+        assert_eq!(Stop::MaximumMemory.grace(&config), Duration::from_secs(9));
+        assert_eq!(Stop::CpuTimeLimit.exit_code(), exit_code::CPU_TIME_LIMIT);
+    }
+
+    #[test]
+    fn memory_and_cpu_time_are_measured() {
+        let before = (resident_bytes().unwrap(), cpu_time().unwrap());
+        let held = vec![1u8; 32 << 20];
+        let until = Instant::now() + Duration::from_millis(50);
+        while Instant::now() < until {
+            std::hint::black_box(&held);
+        }
+        let after = (resident_bytes().unwrap(), cpu_time().unwrap());
+        assert!(after.0 >= before.0 + (30 << 20), "{before:?} -> {after:?}");
+        assert!(after.1 >= before.1 + Duration::from_millis(40), "{before:?} -> {after:?}");
+        drop(held);
     }
 }

@@ -296,6 +296,8 @@ fn planned(status: c_int) -> bool {
             | exit_code::MAXIMUM_REQUESTS
             | exit_code::INACTIVE
             | exit_code::RESTART_INTERVAL
+            | exit_code::MAXIMUM_MEMORY
+            | exit_code::CPU_TIME_LIMIT
             | exit_code::REQUEST_TIMEOUT
     )
 }
@@ -308,6 +310,8 @@ fn describe(status: c_int) -> String {
         exit_code::MAXIMUM_REQUESTS => "exited after serving maximum-requests".into(),
         exit_code::INACTIVE => "exited after inactivity-timeout".into(),
         exit_code::RESTART_INTERVAL => "exited after restart-interval".into(),
+        exit_code::MAXIMUM_MEMORY => "exited after growing past maximum-memory".into(),
+        exit_code::CPU_TIME_LIMIT => "exited after using cpu-time-limit".into(),
         exit_code::REQUEST_TIMEOUT => "exited after a request exceeded request-timeout".into(),
         exit_code::STARTUP_FAILED => "failed to start (see the lines above)".into(),
         exit_code::PARENT_GONE => "exited because Apache's parent went away".into(),
@@ -430,7 +434,8 @@ mod tests {
         assert!(describe(11).contains("SIGSEGV"));
         assert!(describe(200).contains("code 200"));
         assert_eq!(describe(exit_code::RESTART_INTERVAL), "exited after restart-interval");
-        assert!(planned(exit_code::RESTART_INTERVAL));
+        assert!(planned(exit_code::RESTART_INTERVAL) && planned(exit_code::MAXIMUM_MEMORY));
+        assert_eq!(describe(exit_code::CPU_TIME_LIMIT), "exited after using cpu-time-limit");
         assert!(planned(exit_code::INACTIVE) && !planned(6) && !planned(exit_code::STARTUP_FAILED));
     }
 }

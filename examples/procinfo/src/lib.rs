@@ -1,8 +1,10 @@
 //! Says which process serves the request (`pid`, `ppid`, `uid`, `gid`, `umask`, `cwd`, `title`)
 //! as `key=value` lines, after sleeping `?sleep=MS` milliseconds: the daemon-mode tests use it to
-//! see processes being replaced, users being dropped to, and requests being slow.
+//! see processes being replaced, users being dropped to, and requests being slow. `?spin=MS`
+//! keeps a core busy for MS milliseconds and `?hold=MIB` keeps MIB more memory for the process's
+//! life: a leaky or CPU-hungry app, for the limits that replace such processes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct ProcInfo;
@@ -21,6 +23,17 @@ impl rgi::App for ProcInfo {
     fn call<'r>(&self, req: rgi::Request<'r>) -> Result<rgi::Response<'r>, rgi::Error> {
         if let Some(ms) = req.query_param("sleep").and_then(|v| v.parse::<u64>().ok()) {
             std::thread::sleep(Duration::from_millis(ms.min(600_000)));
+        }
+        if let Some(ms) = req.query_param("spin").and_then(|v| v.parse::<u64>().ok()) {
+            let until = Instant::now() + Duration::from_millis(ms.min(60_000));
+            let mut x = 0u64;
+            while Instant::now() < until {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        }
+        if let Some(mib) = req.query_param("hold").and_then(|v| v.parse::<usize>().ok()) {
+            // Written, so resident: a leak as the kernel counts it.
+            Vec::leak(vec![1u8; mib.min(4096) << 20]);
         }
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
