@@ -258,7 +258,18 @@ fn start_server_serves_apps_under_a_mount_point() {
 #[test]
 fn daemon_processes_are_recycled_as_asked() {
     let procinfo = example("procinfo");
-    let express = Express::start(&[procinfo.to_str().unwrap(), "--maximum-requests", "2", "--request-timeout", "1"]);
+    // The memory and CPU limits are far off: they only have to be accepted.
+    let express = Express::start(&[
+        procinfo.to_str().unwrap(),
+        "--maximum-requests",
+        "2",
+        "--request-timeout",
+        "1",
+        "--maximum-memory",
+        "1G",
+        "--cpu-time-limit",
+        "3600",
+    ]);
     let pid = |r: support::Response| r.environ()["pid"].clone();
     let first = pid(express.get("/"));
     assert_eq!(pid(express.get("/")), first, "the second request is the process's last");

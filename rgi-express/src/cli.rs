@@ -182,6 +182,14 @@ pub struct ServerArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 0, value_parser = seconds(), conflicts_with = "embedded")]
     pub inactivity_timeout: u64,
 
+    /// Replace a daemon process whose resident memory grows past SIZE (bytes, or with K, M or G)
+    #[arg(long, value_name = "SIZE", value_parser = size, conflicts_with = "embedded")]
+    pub maximum_memory: Option<String>,
+
+    /// Replace a daemon process once it has used SECONDS of CPU (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 0, value_parser = seconds(), conflicts_with = "embedded")]
+    pub cpu_time_limit: u64,
+
     /// Answer 504 for a request still running after SECONDS, and replace its process (0: no limit)
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = seconds(), conflicts_with = "embedded")]
     pub request_timeout: u64,
@@ -310,6 +318,8 @@ impl ServerArgs {
                 maximum_requests: self.maximum_requests,
                 restart_interval: self.restart_interval,
                 inactivity_timeout: self.inactivity_timeout,
+                maximum_memory: self.maximum_memory.clone(),
+                cpu_time_limit: self.cpu_time_limit,
                 request_timeout: self.request_timeout,
                 queue_timeout: self.queue_timeout,
                 graceful_timeout: self.graceful_timeout,
@@ -337,6 +347,15 @@ impl ServerArgs {
 /// Whole seconds as mod_rgi takes them (up to a year).
 fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(0..=31_536_000)
+}
+
+/// A size as `maximum-memory=` takes it: digits with an optional K, M or G.
+fn size(value: &str) -> std::result::Result<String, String> {
+    let digits = value.strip_suffix(['K', 'M', 'G', 'k', 'm', 'g']).unwrap_or(value);
+    match digits.parse::<u64>() {
+        Ok(_) => Ok(value.to_string()),
+        Err(_) => Err("a size in bytes, optionally with K, M or G (512M)".into()),
+    }
 }
 
 fn pairs(flat: &[String]) -> Vec<(String, String)> {
@@ -391,13 +410,23 @@ mod tests {
 
     #[test]
     fn daemon_lifetimes_are_options() {
-        let s =
-            start(&["lib.so", "--maximum-requests", "500", "--restart-interval", "86400", "--request-timeout", "0"]);
+        let s = start(&[
+            "lib.so",
+            "--maximum-requests",
+            "500",
+            "--restart-interval",
+            "86400",
+            "--request-timeout",
+            "0",
+            "--maximum-memory",
+            "2G",
+        ]);
         let lifetimes = s.server.site(Path::new("/r"), "/m".into()).unwrap().lifetimes;
         assert_eq!(
             (lifetimes.maximum_requests, lifetimes.restart_interval, lifetimes.request_timeout),
             (500, 86400, 0)
         );
+        assert_eq!(lifetimes.maximum_memory.as_deref(), Some("2G"));
         assert_eq!(lifetimes.graceful_timeout, Lifetimes::default().graceful_timeout);
     }
 
@@ -436,6 +465,8 @@ mod tests {
         assert!(parse(&["start-server", "lib.so", "--embedded", "--maximum-requests", "5"]).is_err());
         assert!(parse(&["start-server", "lib.so", "--embedded"]).is_ok());
         assert!(parse(&["start-server", "lib.so", "--restart-interval", "1h"]).is_err());
+        assert!(parse(&["start-server", "lib.so", "--maximum-memory", "lots"]).is_err());
+        assert!(parse(&["start-server", "lib.so", "--maximum-memory", "1T"]).is_err());
         let err = start(&["lib.so", "--mount-point", "app"]).server.site(Path::new("/r"), "/m".into()).unwrap_err();
         assert!(err.to_string().contains("starts with '/'"));
         let err = start(&["--app", "/a", "x.so", "--app", "/a/", "y.so"])

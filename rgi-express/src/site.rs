@@ -104,6 +104,11 @@ pub struct Lifetimes {
     pub restart_interval: u64,
     /// `inactivity-timeout`: idle seconds after which a process is replaced.
     pub inactivity_timeout: u64,
+    /// `maximum-memory`: the resident size (bytes, or with a K/M/G suffix) past which a process
+    /// is replaced.
+    pub maximum_memory: Option<String>,
+    /// `cpu-time-limit`: CPU seconds after which a process is replaced.
+    pub cpu_time_limit: u64,
     /// `request-timeout`: seconds a request may run before 504.
     pub request_timeout: u64,
     /// `queue-timeout`: seconds a request may wait for a daemon thread before 504.
@@ -121,6 +126,8 @@ impl Default for Lifetimes {
             maximum_requests: 0,
             restart_interval: 0,
             inactivity_timeout: 0,
+            maximum_memory: None,
+            cpu_time_limit: 0,
             request_timeout: 60,
             queue_timeout: 45,
             graceful_timeout: 15,
@@ -136,6 +143,7 @@ impl Lifetimes {
             ("maximum-requests", self.maximum_requests),
             ("restart-interval", self.restart_interval),
             ("inactivity-timeout", self.inactivity_timeout),
+            ("cpu-time-limit", self.cpu_time_limit),
         ];
         let always = [
             ("request-timeout", self.request_timeout),
@@ -146,7 +154,9 @@ impl Lifetimes {
             ("shutdown-timeout", self.shutdown_timeout),
         ];
         let set = optional.into_iter().filter(|&(_, value)| value > 0);
-        set.chain(always).map(|(name, value)| format!("{name}={value}")).collect()
+        let mut options: Vec<String> = set.chain(always).map(|(name, value)| format!("{name}={value}")).collect();
+        options.extend(self.maximum_memory.iter().map(|size| format!("maximum-memory={size}")));
+        options
     }
 }
 
@@ -617,6 +627,8 @@ mod tests {
             maximum_requests: 1000,
             restart_interval: 3600,
             inactivity_timeout: 300,
+            maximum_memory: Some("512M".into()),
+            cpu_time_limit: 600,
             request_timeout: 0,
             queue_timeout: 10,
             graceful_timeout: 30,
@@ -631,7 +643,9 @@ mod tests {
             " request-timeout=0 ",
             " queue-timeout=10 ",
             " graceful-timeout=30 ",
-            " shutdown-timeout=2",
+            " shutdown-timeout=2 ",
+            " maximum-memory=512M",
+            " cpu-time-limit=600 ",
         ] {
             assert!(line.contains(option), "{option:?} missing from {line}");
         }
