@@ -99,7 +99,7 @@ fn configtest_rejects_bad_daemon_directives() {
     }
     let (ok, output) = configtest(&daemon_config(
         "processes=2 threads=3 user=www-data group=www-data umask=0027 home=/ display-name=%{GROUP} \
-         maximum-requests=10 inactivity-timeout=5 restart-interval=60 maximum-memory=1G cpu-time-limit=3600 request-timeout=5 queue-timeout=5 connect-timeout=5 \
+         maximum-requests=10 inactivity-timeout=5 restart-interval=60 maximum-memory=1G cpu-time-limit=3600 script-reloading=on request-timeout=5 queue-timeout=5 connect-timeout=5 \
          socket-timeout=5 graceful-timeout=5 shutdown-timeout=5 listen-backlog=10",
         "<Location /embedded>\n RGIProcessGroup %{GLOBAL}\n</Location>\n",
     ));
@@ -255,6 +255,46 @@ fn a_process_past_cpu_time_limit_is_replaced_after_its_requests() {
     assert!(apache.wait_for_log(&format!("daemon process {busy} of group 'app' used")));
     assert!(apache.wait_for_log(&format!("daemon process {busy} of group 'app' exited after using cpu-time-limit")));
     assert_ne!(pid(&apache), busy);
+}
+
+#[test]
+fn script_reloading_serves_a_library_renamed_over_or_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let library = dir.path().join("libswap.so");
+    std::fs::copy(example("hello"), &library).unwrap();
+    let apache = Apache::start(daemon_config(
+        "processes=1 threads=2 script-reloading=on",
+        &format!("RGIScriptAlias /swap {} process-group=app\n", library.display()),
+    ));
+    assert_eq!(apache.get("/swap").text(), "Hello, World!");
+    let reloads = || apache.error_log().matches("exited to load a changed app library").count();
+    let first = pid(&apache);
+
+    // A new build renamed over the old one: the process is replaced and its successor loads it.
+    let staged = dir.path().join(".libswap.so.new");
+    std::fs::copy(example("environ"), &staged).unwrap();
+    std::fs::rename(&staged, &library).unwrap();
+    eventually("the new build answering", || apache.get("/swap").text().contains("SCRIPT_NAME=/swap"));
+    assert!(
+        apache
+            .error_log()
+            .contains(&format!("daemon process {first} of group 'app': {} changed on disk", library.display()))
+    );
+    eventually("the old process exiting", || reloads() == 1);
+    let second = pid(&apache);
+    assert_ne!(second, first);
+
+    // Touched, as with mod_wsgi's script files: the same build, in a new process.
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&library).unwrap().set_modified(later).unwrap();
+    eventually("a reload after touch", || reloads() == 2);
+    assert_ne!(pid(&apache), second);
+
+    // Nothing changed since: no more reloads.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(reloads(), 2, "{}", apache.error_log());
+    assert!(apache.get("/swap").text().contains("SCRIPT_NAME=/swap"));
 }
 
 #[test]

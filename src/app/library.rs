@@ -137,12 +137,33 @@ pub fn read_manifest<'d, R: object::ReadRef<'d>>(path: &str, data: R) -> Result<
     Ok(manifest)
 }
 
+/// What tells one version of a library file from another: a file renamed over it, rewritten
+/// or touched changes at least one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` now (`None` while it is missing).
+    pub fn of(path: &str) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp { dev: m.dev(), ino: m.ino(), size: m.size(), mtime: (m.mtime(), m.mtime_nsec()) })
+    }
+}
+
 /// A library loaded into this process (never unloaded).
 pub struct LoadedLibrary {
     /// Its path.
     pub path: String,
     /// Its descriptor (static data inside the library).
     pub descriptor: &'static AppDescriptor,
+    /// Its file when it was loaded (taken just before: a change in between reads as a change).
+    pub stamp: Option<FileStamp>,
 }
 
 // SAFETY: the descriptor is immutable static data of a library that is never unloaded.
@@ -193,6 +214,7 @@ pub fn load(path: &str, host: &'static HostApi) -> Result<&'static LoadedLibrary
         return Ok(lib);
     }
     let fail = |reason: String| LibraryError::Load { path: path.into(), reason };
+    let stamp = FileStamp::of(path);
     inspect(path, 0)?;
     let c_path = CString::new(path).map_err(|_| fail("the path contains a NUL byte".into()))?;
     // SAFETY: dlopen with a valid C string; the handle is deliberately never closed.
@@ -217,9 +239,22 @@ pub fn load(path: &str, host: &'static HostApi) -> Result<&'static LoadedLibrary
     if descriptor.size < descriptor_field_end!(destroy) {
         return Err(fail(format!("its descriptor is too small ({} bytes)", descriptor.size)));
     }
-    let lib: &'static LoadedLibrary = Box::leak(Box::new(LoadedLibrary { path: path.into(), descriptor }));
+    let lib: &'static LoadedLibrary = Box::leak(Box::new(LoadedLibrary { path: path.into(), descriptor, stamp }));
     loaded.insert(path.into(), lib);
     Ok(lib)
+}
+
+/// The libraries loaded into this process whose file on disk is no longer the one loaded, with
+/// the file's stamp now (a missing file is not counted: it may be on its way back).
+pub fn changed_on_disk() -> Vec<(String, FileStamp)> {
+    let loaded = LOADED.lock();
+    let libraries = loaded.iter().flat_map(|map| map.values());
+    libraries
+        .filter_map(|lib| {
+            let now = FileStamp::of(&lib.path)?;
+            (Some(now) != lib.stamp).then(|| (lib.path.clone(), now))
+        })
+        .collect()
 }
 
 /// Whether `path` looks like an absolute path (libraries are resolved against ServerRoot first).

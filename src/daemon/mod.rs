@@ -63,6 +63,9 @@ pub struct DaemonGroup {
     pub maximum_memory: Option<u64>,
     /// `cpu-time-limit=S` (default off): a process that has used S seconds of CPU is replaced.
     pub cpu_time_limit: Option<Duration>,
+    /// `script-reloading=on|off` (default off): a process whose app library changed on disk is
+    /// replaced, and its replacement loads the new build.
+    pub script_reloading: bool,
     /// `request-timeout=S` (default off): a request running longer gets 504 and its process is
     /// replaced.
     pub request_timeout: Option<Duration>,
@@ -103,6 +106,7 @@ impl DaemonGroup {
             restart_interval: None,
             maximum_memory: None,
             cpu_time_limit: None,
+            script_reloading: false,
             request_timeout: None,
             queue_timeout: None,
             connect_timeout: Duration::from_secs(15),
@@ -145,6 +149,10 @@ impl DaemonGroup {
                 "restart-interval" => group.restart_interval = optional_seconds(key, value)?,
                 "maximum-memory" => group.maximum_memory = Some(size(key, value)?).filter(|&n| n > 0),
                 "cpu-time-limit" => group.cpu_time_limit = optional_seconds(key, value)?,
+                "script-reloading" => {
+                    group.script_reloading =
+                        directives::parse_on_off(value).map_err(|why| format!("script-reloading={value}: {why}"))?
+                }
                 "request-timeout" => group.request_timeout = optional_seconds(key, value)?,
                 "queue-timeout" => group.queue_timeout = optional_seconds(key, value)?,
                 "connect-timeout" => group.connect_timeout = seconds(key, value, 1)?,
@@ -548,7 +556,7 @@ mod tests {
             (g.request_timeout, g.queue_timeout, g.inactivity_timeout, g.restart_interval, g.socket_timeout),
             (None, None, None, None, None)
         );
-        assert_eq!((g.maximum_memory, g.cpu_time_limit), (None, None));
+        assert_eq!((g.maximum_memory, g.cpu_time_limit, g.script_reloading), (None, None, false));
         assert_eq!(g.maximum_requests, 0);
         assert_eq!(g.process_title(), None);
     }
@@ -569,6 +577,7 @@ mod tests {
             "restart-interval=3600",
             "maximum-memory=512M",
             "cpu-time-limit=600",
+            "script-reloading=On",
             "request-timeout=30",
             "queue-timeout=5",
             "connect-timeout=2",
@@ -583,6 +592,7 @@ mod tests {
         assert_eq!(g.request_timeout, Some(Duration::from_secs(30)));
         assert_eq!(g.restart_interval, Some(Duration::from_secs(3600)));
         assert_eq!((g.maximum_memory, g.cpu_time_limit), (Some(512 << 20), Some(Duration::from_secs(600))));
+        assert!(g.script_reloading);
         for (value, bytes) in [("1048576", 1 << 20), ("64k", 64 << 10), ("2G", 2 << 30), ("0", 0)] {
             let g = DaemonGroup::parse(["a", &format!("maximum-memory={value}")]).unwrap();
             assert_eq!(g.maximum_memory, Some(bytes).filter(|&n| n > 0), "{value}");
@@ -606,6 +616,7 @@ mod tests {
             ("maximum-memory=M", "maximum-memory=M"),
             ("maximum-memory=99999999999999999G", "not a size in bytes"),
             ("cpu-time-limit=-5", "cpu-time-limit=-5"),
+            ("script-reloading=yes", "script-reloading=yes"),
             ("colour=red", "unknown option 'colour'"),
             ("stray", "'stray'"),
             ("threads=", "no value"),

@@ -38,6 +38,7 @@ use super::host::{self, ProcessFlags};
 use super::protocol::{self, FLAG_ACK, FLAG_IGNORE_ACTIVITY, ToApache, ToDaemon};
 use super::socket::{self, Conn};
 use crate::app;
+use crate::app::library::FileStamp;
 use crate::ffi::{self, sys};
 
 /// Exit codes of a daemon process, which the parent reads to log why it ended (codes a signal
@@ -61,6 +62,8 @@ pub mod exit_code {
     pub const MAXIMUM_MEMORY: i32 = 70;
     /// Used `cpu-time-limit`.
     pub const CPU_TIME_LIMIT: i32 = 71;
+    /// An app library changed on disk (`script-reloading=on`).
+    pub const LIBRARY_CHANGED: i32 = 72;
 }
 
 /// What the parent hands a new daemon process.
@@ -142,6 +145,7 @@ enum Stop {
     RestartInterval,
     MaximumMemory,
     CpuTimeLimit,
+    LibraryChanged,
     RequestTimeout,
     ParentGone,
 }
@@ -155,6 +159,7 @@ impl Stop {
             Stop::RestartInterval => exit_code::RESTART_INTERVAL,
             Stop::MaximumMemory => exit_code::MAXIMUM_MEMORY,
             Stop::CpuTimeLimit => exit_code::CPU_TIME_LIMIT,
+            Stop::LibraryChanged => exit_code::LIBRARY_CHANGED,
             Stop::RequestTimeout => exit_code::REQUEST_TIMEOUT,
             Stop::ParentGone => exit_code::PARENT_GONE,
         }
@@ -167,7 +172,8 @@ impl Stop {
             | Stop::Inactive
             | Stop::RestartInterval
             | Stop::MaximumMemory
-            | Stop::CpuTimeLimit => config.graceful_timeout,
+            | Stop::CpuTimeLimit
+            | Stop::LibraryChanged => config.graceful_timeout,
             Stop::Shutdown | Stop::RequestTimeout | Stop::ParentGone => config.shutdown_timeout,
         }
     }
@@ -506,6 +512,7 @@ impl Daemon {
         }
         let tick = Duration::from_millis(100);
         let mut deadline = None;
+        let mut reloading = config.script_reloading.then(LibraryWatch::default);
         loop {
             let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             let _ = poll(&mut fds, PollTimeout::try_from(tick).unwrap_or(PollTimeout::NONE));
@@ -520,6 +527,13 @@ impl Daemon {
                 shared.request_stop(Stop::ParentGone);
             }
             self.check_timeouts();
+            if let Some(changed) = reloading.as_mut().and_then(LibraryWatch::settled_change) {
+                log(
+                    sys::APLOG_INFO,
+                    &format!("daemon process {} of group '{}': {changed} changed on disk", shared.pid, config.name),
+                );
+                shared.request_stop(Stop::LibraryChanged);
+            }
             let Some(stop) = *shared.stop.lock() else { continue };
             let now = Instant::now();
             let deadline = *deadline.get_or_insert_with(|| {
@@ -566,6 +580,7 @@ impl Daemon {
                 resident_bytes().unwrap_or_default() >> 20,
                 config.maximum_memory.unwrap_or_default() >> 20
             ),
+            Stop::LibraryChanged => "an app library it loaded changed on disk (script-reloading=on)".to_string(),
             Stop::CpuTimeLimit => format!(
                 "used {:.1} s of CPU, cpu-time-limit={}s",
                 cpu_time().unwrap_or_default().as_secs_f64(),
@@ -623,6 +638,37 @@ impl Daemon {
         if config.cpu_time_limit.is_some_and(|limit| cpu_time().is_some_and(|used| used >= limit)) {
             shared.request_stop(Stop::CpuTimeLimit);
         }
+    }
+}
+
+/// `script-reloading=on`: looks once a second for a loaded app library whose file changed, and
+/// reports it once the new file has stayed the same for a whole look (a file still being written
+/// is not loaded half-done).
+struct LibraryWatch {
+    last_look: Instant,
+    /// What the last look found changed.
+    changed: Vec<(String, FileStamp)>,
+}
+
+impl Default for LibraryWatch {
+    fn default() -> Self {
+        LibraryWatch { last_look: Instant::now(), changed: Vec::new() }
+    }
+}
+
+impl LibraryWatch {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    /// The path of a library whose new file was the same at this look and the last one.
+    fn settled_change(&mut self) -> Option<String> {
+        if self.last_look.elapsed() < Self::EVERY {
+            return None;
+        }
+        self.last_look = Instant::now();
+        let changed = app::library::changed_on_disk();
+        let settled = changed.iter().find(|now| self.changed.contains(now)).map(|(path, _)| path.clone());
+        self.changed = changed;
+        settled
     }
 }
 

@@ -298,6 +298,7 @@ fn planned(status: c_int) -> bool {
             | exit_code::RESTART_INTERVAL
             | exit_code::MAXIMUM_MEMORY
             | exit_code::CPU_TIME_LIMIT
+            | exit_code::LIBRARY_CHANGED
             | exit_code::REQUEST_TIMEOUT
     )
 }
@@ -312,6 +313,7 @@ fn describe(status: c_int) -> String {
         exit_code::RESTART_INTERVAL => "exited after restart-interval".into(),
         exit_code::MAXIMUM_MEMORY => "exited after growing past maximum-memory".into(),
         exit_code::CPU_TIME_LIMIT => "exited after using cpu-time-limit".into(),
+        exit_code::LIBRARY_CHANGED => "exited to load a changed app library".into(),
         exit_code::REQUEST_TIMEOUT => "exited after a request exceeded request-timeout".into(),
         exit_code::STARTUP_FAILED => "failed to start (see the lines above)".into(),
         exit_code::PARENT_GONE => "exited because Apache's parent went away".into(),
