@@ -30,6 +30,7 @@ pub mod response;
 pub mod session;
 pub mod status;
 pub mod translate;
+pub mod usage;
 
 use std::ffi::c_int;
 use std::sync::atomic::Ordering;

@@ -147,6 +147,14 @@ fn daemon_processes_and_their_groups_are_shown() {
         .find(|l| l.starts_with("rgi_daemon_process_requests_total") && l.contains(&format!("pid=\"{first}\"")))
         .unwrap_or_else(|| panic!("no row for daemon {first}:\n{metrics}"));
     assert!(served.ends_with(" 5"), "{served}");
+    let value_of = |metric: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(metric) && l.contains(&format!("pid=\"{first}\"")));
+        line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or_else(|| panic!("no {metric}:\n{metrics}"))
+    };
+    // What the kernel says the process uses: a live process holds megabytes, and has used some CPU.
+    let rss = value_of("rgi_daemon_process_resident_memory_bytes");
+    assert!((1e6..1e10).contains(&rss), "{rss}");
+    assert!(value_of("rgi_daemon_process_cpu_seconds_total") >= 0.0);
 
     // A crash: the replacement takes the slot over, with the count of restarts and the reason.
     assert_eq!(apache.get("/boom?where=abort").status, 502);

@@ -40,6 +40,7 @@ use super::socket::{self, Conn};
 use crate::app;
 use crate::app::library::FileStamp;
 use crate::ffi::{self, sys};
+use crate::usage::Process;
 
 /// Exit codes of a daemon process, which the parent reads to log why it ended (codes a signal
 /// number could be confused with, 1..=31, are never used).
@@ -577,13 +578,13 @@ impl Daemon {
             }
             Stop::MaximumMemory => format!(
                 "grew to {} MiB resident, past maximum-memory={} MiB",
-                resident_bytes().unwrap_or_default() >> 20,
+                Process::Current.resident_bytes().unwrap_or_default() >> 20,
                 config.maximum_memory.unwrap_or_default() >> 20
             ),
             Stop::LibraryChanged => "an app library it loaded changed on disk (script-reloading=on)".to_string(),
             Stop::CpuTimeLimit => format!(
                 "used {:.1} s of CPU, cpu-time-limit={}s",
-                cpu_time().unwrap_or_default().as_secs_f64(),
+                Process::Current.cpu_time().unwrap_or_default().as_secs_f64(),
                 config.cpu_time_limit.unwrap_or_default().as_secs()
             ),
             Stop::RequestTimeout => {
@@ -632,10 +633,10 @@ impl Daemon {
         if config.restart_interval.is_some_and(|interval| shared.started.elapsed() >= interval) {
             shared.request_stop(Stop::RestartInterval);
         }
-        if config.maximum_memory.is_some_and(|limit| resident_bytes().is_some_and(|rss| rss > limit)) {
+        if config.maximum_memory.is_some_and(|limit| Process::Current.resident_bytes().is_some_and(|rss| rss > limit)) {
             shared.request_stop(Stop::MaximumMemory);
         }
-        if config.cpu_time_limit.is_some_and(|limit| cpu_time().is_some_and(|used| used >= limit)) {
+        if config.cpu_time_limit.is_some_and(|limit| Process::Current.cpu_time().is_some_and(|used| used >= limit)) {
             shared.request_stop(Stop::CpuTimeLimit);
         }
     }
@@ -670,21 +671,6 @@ impl LibraryWatch {
         self.changed = changed;
         settled
     }
-}
-
-/// This process's resident memory (what `ps` shows as RSS), from /proc/self/statm.
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok()??;
-    Some(pages * page as u64)
-}
-
-/// The CPU time this process has used, all threads, user and system.
-fn cpu_time() -> Option<Duration> {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
-    let micros = |t: nix::sys::time::TimeVal| Duration::from_micros(t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64);
-    Some(micros(usage.user_time()) + micros(usage.system_time()))
 }
 
 /// Creates the `RGIImportScript` instances of this group.
@@ -923,19 +909,5 @@ mod tests {
         assert_eq!(Stop::RestartInterval.exit_code(), exit_code::RESTART_INTERVAL);
         assert_eq!(Stop::MaximumMemory.grace(&config), Duration::from_secs(9));
         assert_eq!(Stop::CpuTimeLimit.exit_code(), exit_code::CPU_TIME_LIMIT);
-    }
-
-    #[test]
-    fn memory_and_cpu_time_are_measured() {
-        let before = (resident_bytes().unwrap(), cpu_time().unwrap());
-        let held = vec![1u8; 32 << 20];
-        let until = Instant::now() + Duration::from_millis(50);
-        while Instant::now() < until {
-            std::hint::black_box(&held);
-        }
-        let after = (resident_bytes().unwrap(), cpu_time().unwrap());
-        assert!(after.0 >= before.0 + (30 << 20), "{before:?} -> {after:?}");
-        assert!(after.1 >= before.1 + Duration::from_millis(40), "{before:?} -> {after:?}");
-        drop(held);
     }
 }

@@ -349,6 +349,10 @@ pub struct DaemonSnapshot {
     pub restarts: u64,
     /// Why the previous one ended.
     pub last_restart_reason: String,
+    /// Its resident memory, bytes (`None` if /proc would not say).
+    pub resident_bytes: Option<u64>,
+    /// The CPU time it used, seconds.
+    pub cpu_seconds: Option<f64>,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -397,6 +401,7 @@ pub fn daemons() -> Vec<DaemonSnapshot> {
         .map(|d| {
             // SAFETY: READY slots' names never change (see Table's Sync).
             let (group, reason) = unsafe { (&*d.group.get(), &*d.reason.get()) };
+            let process = crate::usage::Process::Pid(d.pid.load(Relaxed));
             DaemonSnapshot {
                 group: text(&group[..(d.group_len.load(Relaxed) as usize).min(KEY_LEN)]),
                 pid: d.pid.load(Relaxed),
@@ -405,6 +410,8 @@ pub fn daemons() -> Vec<DaemonSnapshot> {
                 connections: d.connections.load(Relaxed),
                 restarts: d.restarts.load(Relaxed),
                 last_restart_reason: text(&reason[..(d.reason_len.load(Relaxed) as usize).min(REASON_LEN)]),
+                resident_bytes: process.resident_bytes(),
+                cpu_seconds: process.cpu_time().map(|t| t.as_secs_f64()),
             }
         })
         .collect();

@@ -86,17 +86,19 @@ pub fn html(groups: &[GroupSnapshot], daemons: &[DaemonSnapshot], now: u64) -> S
     } else {
         page.push_str(
             "<table>\n<tr><th>process group</th><th>pid</th><th>uptime s</th><th>requests</th>\
-             <th>connections</th><th>restarts</th><th>last restart reason</th></tr>\n",
+             <th>connections</th><th>memory MiB</th><th>CPU s</th><th>restarts</th><th>last restart reason</th></tr>\n",
         );
         for d in daemons {
             let _ = writeln!(
                 page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape_html(&d.group),
                 d.pid,
                 now.saturating_sub(d.started),
                 d.requests,
                 d.connections,
+                d.resident_bytes.map_or("–".into(), |b| format!("{:.1}", b as f64 / (1 << 20) as f64)),
+                d.cpu_seconds.map_or("–".into(), |s| format!("{s:.2}")),
                 d.restarts,
                 escape_html(&d.last_restart_reason),
             );
@@ -146,27 +148,38 @@ pub fn prometheus_text(groups: &[GroupSnapshot], daemons: &[DaemonSnapshot]) -> 
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", g.latency_sum_us as f64 / 1e6);
         let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
     }
-    let daemon_metrics: [Metric<DaemonSnapshot, u64>; 4] = [
-        ("rgi_daemon_process_start_time_seconds", "gauge", "Start time of the daemon process.", |d| d.started),
-        ("rgi_daemon_process_requests_total", "counter", "Requests the daemon process served.", |d| d.requests),
+    let daemon_metrics: [Metric<DaemonSnapshot, Option<f64>>; 6] = [
+        ("rgi_daemon_process_start_time_seconds", "gauge", "Start time of the daemon process.", |d| {
+            Some(d.started as f64)
+        }),
+        ("rgi_daemon_process_requests_total", "counter", "Requests the daemon process served.", |d| {
+            Some(d.requests as f64)
+        }),
         (
             "rgi_daemon_process_connections_total",
             "counter",
             "Connections from Apache's children the daemon process accepted (each carries many requests).",
-            |d| d.connections,
+            |d| Some(d.connections as f64),
         ),
-        ("rgi_daemon_process_restarts_total", "counter", "Daemon processes replaced in this slot.", |d| d.restarts),
+        ("rgi_daemon_process_resident_memory_bytes", "gauge", "Resident memory of the daemon process.", |d| {
+            d.resident_bytes.map(|b| b as f64)
+        }),
+        ("rgi_daemon_process_cpu_seconds_total", "counter", "CPU time the daemon process used.", |d| d.cpu_seconds),
+        ("rgi_daemon_process_restarts_total", "counter", "Daemon processes replaced in this slot.", |d| {
+            Some(d.restarts as f64)
+        }),
     ];
     for (name, kind, help, value) in daemon_metrics {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for d in daemons {
+            let Some(value) = value(d) else { continue };
             let _ = writeln!(
                 out,
                 "{name}{{process_group=\"{}\",pid=\"{}\",last_restart_reason=\"{}\"}} {}",
                 label(&d.group),
                 d.pid,
                 label(&d.last_restart_reason),
-                value(d)
+                value
             );
         }
     }
@@ -217,14 +230,25 @@ mod tests {
             connections: 3,
             restarts: 2,
             last_restart_reason: "maximum-requests".into(),
+            resident_bytes: Some(3 << 19),
+            cpu_seconds: None,
         };
-        let page = html(&[group()], &[daemon], 160);
+        let page = html(&[group()], &[daemon.clone()], 160);
         assert!(
             page.contains("<td>(embedded)</td><td>a&quot;b</td><td>4</td><td>1</td><td>2</td><td>1</td>"),
             "{page}"
         );
         assert!(
-            page.contains("<td>shop</td><td>42</td><td>60</td><td>7</td><td>3</td><td>2</td><td>maximum-requests</td>")
+            page.contains(
+                "<td>shop</td><td>42</td><td>60</td><td>7</td><td>3</td><td>1.5</td><td>–</td><td>2</td>\
+                 <td>maximum-requests</td>"
+            ),
+            "{page}"
         );
+        let text = prometheus_text(&[], &[daemon]);
+        let labels = "process_group=\"shop\",pid=\"42\",last_restart_reason=\"maximum-requests\"";
+        assert!(text.contains(&format!("rgi_daemon_process_resident_memory_bytes{{{labels}}} 1572864\n")), "{text}");
+        assert!(!text.contains("rgi_daemon_process_cpu_seconds_total{"), "no sample without a value:\n{text}");
+        assert!(text.contains(&format!("rgi_daemon_process_requests_total{{{labels}}} 7\n")), "{text}");
     }
 }
