@@ -233,7 +233,7 @@ mod tests {
             resident_bytes: Some(3 << 19),
             cpu_seconds: None,
         };
-        let page = html(&[group()], &[daemon.clone()], 160);
+        let page = html(&[group()], std::slice::from_ref(&daemon), 160);
         assert!(
             page.contains("<td>(embedded)</td><td>a&quot;b</td><td>4</td><td>1</td><td>2</td><td>1</td>"),
             "{page}"
