@@ -99,7 +99,7 @@ fn configtest_rejects_bad_daemon_directives() {
     }
     let (ok, output) = configtest(&daemon_config(
         "processes=2 threads=3 user=www-data group=www-data umask=0027 home=/ display-name=%{GROUP} \
-         maximum-requests=10 inactivity-timeout=5 restart-interval=60 maximum-memory=1G cpu-time-limit=3600 script-reloading=on request-timeout=5 queue-timeout=5 connect-timeout=5 \
+         maximum-requests=10 inactivity-timeout=5 restart-interval=60 maximum-memory=1G cpu-time-limit=3600 script-reloading=on priority=0 stack-size=4M request-timeout=5 queue-timeout=5 connect-timeout=5 \
          socket-timeout=5 graceful-timeout=5 shutdown-timeout=5 listen-backlog=10",
         "<Location /embedded>\n RGIProcessGroup %{GLOBAL}\n</Location>\n",
     ));
@@ -298,6 +298,25 @@ fn script_reloading_serves_a_library_renamed_over_or_touched() {
 }
 
 #[test]
+fn request_threads_have_the_stack_of_apaches_threads_unless_told_otherwise() {
+    // 4 MiB of recursion: more than a Rust thread's default 2 MiB, within Apache's 8 MiB.
+    let apache = Apache::start(daemon_config(
+        "processes=1 threads=2",
+        &format!(
+            "RGIDaemonProcess small threads=2 stack-size=1M\nRGIScriptAlias /small {} process-group=small\n",
+            example("procinfo").display()
+        ),
+    ));
+    for path in ["/embedded?stack=4096", "/info?stack=4096"] {
+        let r = apache.get(path);
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+    }
+    // A smaller stack-size is what the threads get: the same recursion overflows it.
+    assert_eq!(apache.get("/small?stack=4096").status, 502);
+    assert_eq!(apache.get("/small?stack=64").status, 200, "its replacement serves");
+}
+
+#[test]
 fn request_timeout_is_a_504_and_replaces_the_stuck_process() {
     let apache = Apache::start(daemon_config("processes=1 threads=2 request-timeout=1 shutdown-timeout=1", ""));
     let stuck = pid(&apache);
@@ -442,7 +461,7 @@ fn daemons_run_as_their_user_with_their_settings() {
         return;
     }
     let apache = Apache::start(daemon_config(
-        "processes=1 threads=2 user=nobody group=nogroup umask=0027 home=/tmp display-name=%{GROUP}",
+        "processes=1 threads=2 user=nobody group=nogroup umask=0027 home=/tmp display-name=%{GROUP} priority=5",
         "",
     ));
     let daemon = info(&apache, "/info");
@@ -451,8 +470,10 @@ fn daemons_run_as_their_user_with_their_settings() {
     assert_eq!(daemon["umask"], "0027");
     assert_eq!(daemon["cwd"], "/tmp");
     assert_eq!(daemon["title"], "(rgi:app)");
+    assert_eq!(daemon["nice"], "5");
     let embedded = info(&apache, "/embedded");
     assert_eq!(embedded["uid"], "33", "Apache's children stay www-data");
+    assert_eq!(embedded["nice"], "0");
     assert_ne!(embedded["pid"], daemon["pid"]);
     // The socket: Apache's User only.
     let socket = std::fs::read_dir(apache.root.path())

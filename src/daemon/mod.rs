@@ -49,6 +49,12 @@ pub struct DaemonGroup {
     pub umask: Option<u32>,
     /// `home=DIR`: the working directory (default: the user's home directory, else `/`).
     pub home: Option<String>,
+    /// `priority=N` (default: inherited): the processes' nice value, -20 (first) to 19 (last);
+    /// below 0 only when Apache starts as root.
+    pub priority: Option<i32>,
+    /// `stack-size=SIZE` (default 8 MiB, as Apache's own threads get on Linux): each request
+    /// thread's stack, so an app that recurses deeply behaves as it does embedded.
+    pub stack_size: usize,
     /// `display-name=NAME` or `%{GROUP}` (`(rgi:NAME)`): the process name `ps` shows
     /// (default: Apache's).
     pub display_name: Option<String>,
@@ -100,6 +106,8 @@ impl DaemonGroup {
             group: None,
             umask: None,
             home: None,
+            priority: None,
+            stack_size: 8 << 20,
             display_name: None,
             maximum_requests: 0,
             inactivity_timeout: None,
@@ -144,6 +152,14 @@ impl DaemonGroup {
                     group.home = Some(value.to_string());
                 }
                 "display-name" => group.display_name = Some(value.to_string()),
+                "priority" => match value.parse::<i32>() {
+                    Ok(n) if (-20..=19).contains(&n) => group.priority = Some(n),
+                    _ => return Err(format!("priority={value} is not a nice value from -20 to 19")),
+                },
+                "stack-size" => match size(key, value)? {
+                    n if (64 << 10..=1 << 30).contains(&n) => group.stack_size = n as usize,
+                    _ => return Err(format!("stack-size={value} is not from 64K to 1G")),
+                },
                 "maximum-requests" => group.maximum_requests = number(key, value, 0, u64::MAX >> 1)?,
                 "inactivity-timeout" => group.inactivity_timeout = optional_seconds(key, value)?,
                 "restart-interval" => group.restart_interval = optional_seconds(key, value)?,
@@ -557,6 +573,7 @@ mod tests {
             (None, None, None, None, None)
         );
         assert_eq!((g.maximum_memory, g.cpu_time_limit, g.script_reloading), (None, None, false));
+        assert_eq!((g.priority, g.stack_size), (None, 8 << 20));
         assert_eq!(g.maximum_requests, 0);
         assert_eq!(g.process_title(), None);
     }
@@ -578,6 +595,8 @@ mod tests {
             "maximum-memory=512M",
             "cpu-time-limit=600",
             "script-reloading=On",
+            "priority=-5",
+            "stack-size=16M",
             "request-timeout=30",
             "queue-timeout=5",
             "connect-timeout=2",
@@ -593,6 +612,7 @@ mod tests {
         assert_eq!(g.restart_interval, Some(Duration::from_secs(3600)));
         assert_eq!((g.maximum_memory, g.cpu_time_limit), (Some(512 << 20), Some(Duration::from_secs(600))));
         assert!(g.script_reloading);
+        assert_eq!((g.priority, g.stack_size), (Some(-5), 16 << 20));
         for (value, bytes) in [("1048576", 1 << 20), ("64k", 64 << 10), ("2G", 2 << 30), ("0", 0)] {
             let g = DaemonGroup::parse(["a", &format!("maximum-memory={value}")]).unwrap();
             assert_eq!(g.maximum_memory, Some(bytes).filter(|&n| n > 0), "{value}");
@@ -617,6 +637,10 @@ mod tests {
             ("maximum-memory=99999999999999999G", "not a size in bytes"),
             ("cpu-time-limit=-5", "cpu-time-limit=-5"),
             ("script-reloading=yes", "script-reloading=yes"),
+            ("priority=20", "priority=20"),
+            ("priority=high", "priority=high"),
+            ("stack-size=4K", "stack-size=4K"),
+            ("stack-size=lots", "stack-size=lots"),
             ("colour=red", "unknown option 'colour'"),
             ("stray", "'stray'"),
             ("threads=", "no value"),

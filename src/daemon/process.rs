@@ -403,6 +403,13 @@ impl Daemon {
         if let Some(mask) = config.umask {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         }
+        // Before dropping privileges: only root may raise it.
+        if let Some(nice) = config.priority {
+            // SAFETY: setpriority on this process; it reads and writes no memory of ours.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
+                return Err(format!("cannot set priority={nice}: {}", std::io::Error::last_os_error()));
+            }
+        }
         let home = drop_privileges(&config)?;
         // The parent's death signal is cleared by setuid, so it is set after.
         nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)
@@ -486,8 +493,10 @@ impl Daemon {
         crate::status::daemon::wait_until_registered(shared.pid);
         for index in 0..config.threads as usize {
             let shared = self.shared.clone();
-            let spawned =
-                std::thread::Builder::new().name(format!("rgi-{index}")).spawn(move || worker(&shared, index));
+            let spawned = std::thread::Builder::new()
+                .name(format!("rgi-{index}"))
+                .stack_size(config.stack_size)
+                .spawn(move || worker(&shared, index));
             if let Err(e) = spawned {
                 log(sys::APLOG_ERR, &format!("daemon group '{}': cannot start a request thread: {e}", config.name));
                 if index == 0 {

@@ -1,13 +1,28 @@
-//! Says which process serves the request (`pid`, `ppid`, `uid`, `gid`, `umask`, `cwd`, `title`)
+//! Says which process serves the request (`pid`, `ppid`, `uid`, `gid`, `umask`, `nice`, `cwd`,
+//! `title`)
 //! as `key=value` lines, after sleeping `?sleep=MS` milliseconds: the daemon-mode tests use it to
 //! see processes being replaced, users being dropped to, and requests being slow. `?spin=MS`
 //! keeps a core busy for MS milliseconds and `?hold=MIB` keeps MIB more memory for the process's
-//! life: a leaky or CPU-hungry app, for the limits that replace such processes.
+//! life: a leaky or CPU-hungry app, for the limits that replace such processes. `?stack=KIB`
+//! recurses through KIB of stack, as a deeply recursive app does.
 
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct ProcInfo;
+
+/// Uses about `kib` KiB of stack, one KiB per call.
+fn recurse(kib: usize) -> u8 {
+    let frame = std::hint::black_box([kib as u8; 1024]);
+    if kib <= 1 { frame[0] } else { recurse(kib - 1).wrapping_add(frame[1023]) }
+}
+
+/// The nice value, field 19 of /proc/self/stat (counted after the command name's ')').
+fn nice() -> String {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after_name.split_whitespace().nth(16).unwrap_or("?").to_string()
+}
 
 /// A field of /proc/self/status (its first number for Uid/Gid).
 fn status_field(status: &str, name: &str) -> String {
@@ -31,6 +46,9 @@ impl rgi::App for ProcInfo {
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
             }
         }
+        if let Some(kib) = req.query_param("stack").and_then(|v| v.parse::<usize>().ok()) {
+            std::hint::black_box(recurse(kib.min(1 << 20)));
+        }
         if let Some(mib) = req.query_param("hold").and_then(|v| v.parse::<usize>().ok()) {
             // Written, so resident: a leak as the kernel counts it.
             Vec::leak(vec![1u8; mib.min(4096) << 20]);
@@ -40,12 +58,13 @@ impl rgi::App for ProcInfo {
         let title = String::from_utf8_lossy(cmdline.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
         let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
         let body = format!(
-            "pid={}\nppid={}\nuid={}\ngid={}\numask={}\ncwd={cwd}\ntitle={title}\n",
+            "pid={}\nppid={}\nuid={}\ngid={}\numask={}\nnice={}\ncwd={cwd}\ntitle={title}\n",
             std::process::id(),
             status_field(&status, "PPid:"),
             status_field(&status, "Uid:"),
             status_field(&status, "Gid:"),
             status_field(&status, "Umask:"),
+            nice(),
         );
         Ok(rgi::Response::text(body))
     }
