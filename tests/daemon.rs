@@ -99,7 +99,7 @@ fn configtest_rejects_bad_daemon_directives() {
     }
     let (ok, output) = configtest(&daemon_config(
         "processes=2 threads=3 user=www-data group=www-data umask=0027 home=/ display-name=%{GROUP} \
-         maximum-requests=10 inactivity-timeout=5 restart-interval=60 maximum-memory=1G cpu-time-limit=3600 script-reloading=on priority=0 stack-size=4M request-timeout=5 queue-timeout=5 connect-timeout=5 \
+         maximum-requests=10 inactivity-timeout=5 restart-interval=60 maximum-memory=1G cpu-time-limit=3600 script-reloading=on priority=0 stack-size=4M env=A=b request-timeout=5 queue-timeout=5 connect-timeout=5 \
          socket-timeout=5 graceful-timeout=5 shutdown-timeout=5 listen-backlog=10",
         "<Location /embedded>\n RGIProcessGroup %{GLOBAL}\n</Location>\n",
     ));
@@ -295,6 +295,17 @@ fn script_reloading_serves_a_library_renamed_over_or_touched() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(reloads(), 2, "{}", apache.error_log());
     assert!(apache.get("/swap").text().contains("SCRIPT_NAME=/swap"));
+}
+
+#[test]
+fn env_options_set_the_daemons_environment_only() {
+    let apache = Apache::start(daemon_config(
+        "processes=1 threads=2 env=RUST_LOG=warn,app=debug \"env=GREETING=hello world\"",
+        "",
+    ));
+    assert_eq!(info(&apache, "/info?env=GREETING")["env"], "hello world");
+    assert_eq!(info(&apache, "/info?env=RUST_LOG")["env"], "warn,app=debug");
+    assert_eq!(info(&apache, "/embedded?env=GREETING")["env"], "", "Apache's children are left alone");
 }
 
 #[test]

@@ -55,6 +55,9 @@ pub struct DaemonGroup {
     /// `stack-size=SIZE` (default 8 MiB, as Apache's own threads get on Linux): each request
     /// thread's stack, so an app that recurses deeply behaves as it does embedded.
     pub stack_size: usize,
+    /// `env=NAME=VALUE` (repeatable): environment variables of the processes, set before any app
+    /// library is loaded (`RUST_LOG`, `DATABASE_URL`, …; Apache's own environment is inherited).
+    pub env: Vec<(String, String)>,
     /// `display-name=NAME` or `%{GROUP}` (`(rgi:NAME)`): the process name `ps` shows
     /// (default: Apache's).
     pub display_name: Option<String>,
@@ -107,6 +110,7 @@ impl DaemonGroup {
             umask: None,
             home: None,
             priority: None,
+            env: Vec::new(),
             stack_size: 8 << 20,
             display_name: None,
             maximum_requests: 0,
@@ -152,6 +156,13 @@ impl DaemonGroup {
                     group.home = Some(value.to_string());
                 }
                 "display-name" => group.display_name = Some(value.to_string()),
+                "env" => {
+                    let (name, value) =
+                        value.split_once('=').filter(|(name, _)| is_variable_name(name)).ok_or_else(|| {
+                            format!("env={value} is not NAME=VALUE with a NAME of letters, digits and '_'")
+                        })?;
+                    group.env.push((name.to_string(), value.to_string()));
+                }
                 "priority" => match value.parse::<i32>() {
                     Ok(n) if (-20..=19).contains(&n) => group.priority = Some(n),
                     _ => return Err(format!("priority={value} is not a nice value from -20 to 19")),
@@ -221,6 +232,13 @@ fn seconds(key: &str, value: &str, min: u64) -> Result<Duration, String> {
 /// Seconds, with 0 meaning "off".
 fn optional_seconds(key: &str, value: &str) -> Result<Option<Duration>, String> {
     Ok(Some(seconds(key, value, 0)?).filter(|d| !d.is_zero()))
+}
+
+/// An environment variable name as shells accept it.
+fn is_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A size in bytes, with an optional K, M or G (binary) suffix.
@@ -574,6 +592,7 @@ mod tests {
         );
         assert_eq!((g.maximum_memory, g.cpu_time_limit, g.script_reloading), (None, None, false));
         assert_eq!((g.priority, g.stack_size), (None, 8 << 20));
+        assert!(g.env.is_empty());
         assert_eq!(g.maximum_requests, 0);
         assert_eq!(g.process_title(), None);
     }
@@ -597,6 +616,8 @@ mod tests {
             "script-reloading=On",
             "priority=-5",
             "stack-size=16M",
+            "env=RUST_LOG=info,shop=debug",
+            "env=EMPTY=",
             "request-timeout=30",
             "queue-timeout=5",
             "connect-timeout=2",
@@ -613,6 +634,8 @@ mod tests {
         assert_eq!((g.maximum_memory, g.cpu_time_limit), (Some(512 << 20), Some(Duration::from_secs(600))));
         assert!(g.script_reloading);
         assert_eq!((g.priority, g.stack_size), (Some(-5), 16 << 20));
+        let env: Vec<(&str, &str)> = g.env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(env, [("RUST_LOG", "info,shop=debug"), ("EMPTY", "")]);
         for (value, bytes) in [("1048576", 1 << 20), ("64k", 64 << 10), ("2G", 2 << 30), ("0", 0)] {
             let g = DaemonGroup::parse(["a", &format!("maximum-memory={value}")]).unwrap();
             assert_eq!(g.maximum_memory, Some(bytes).filter(|&n| n > 0), "{value}");
@@ -641,6 +664,9 @@ mod tests {
             ("priority=high", "priority=high"),
             ("stack-size=4K", "stack-size=4K"),
             ("stack-size=lots", "stack-size=lots"),
+            ("env=NOVALUE", "env=NOVALUE"),
+            ("env=1X=y", "env=1X=y"),
+            ("env==y", "env==y"),
             ("colour=red", "unknown option 'colour'"),
             ("stray", "'stray'"),
             ("threads=", "no value"),

@@ -429,6 +429,10 @@ impl Daemon {
                 unsafe { std::env::set_var("HOME", &dir) };
             }
         }
+        for (name, value) in &config.env {
+            // SAFETY: as above; the names were checked when the configuration was read.
+            unsafe { std::env::set_var(name, value) };
+        }
         // SAFETY: the group's listening socket, inherited from the parent and owned by us now.
         let listener = unsafe { UnixListener::from(OwnedFd::from_raw_fd(listener)) };
         let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;

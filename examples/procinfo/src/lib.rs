@@ -1,5 +1,5 @@
 //! Says which process serves the request (`pid`, `ppid`, `uid`, `gid`, `umask`, `nice`, `cwd`,
-//! `title`)
+//! `title`, and with `?env=NAME` that variable of its environment)
 //! as `key=value` lines, after sleeping `?sleep=MS` milliseconds: the daemon-mode tests use it to
 //! see processes being replaced, users being dropped to, and requests being slow. `?spin=MS`
 //! keeps a core busy for MS milliseconds and `?hold=MIB` keeps MIB more memory for the process's
@@ -66,6 +66,10 @@ impl rgi::App for ProcInfo {
             status_field(&status, "Umask:"),
             nice(),
         );
+        let body = match req.query_param("env") {
+            Some(name) => format!("{body}env={}\n", std::env::var(name).unwrap_or_default()),
+            None => body,
+        };
         Ok(rgi::Response::text(body))
     }
 }
