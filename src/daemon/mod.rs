@@ -85,8 +85,8 @@ pub struct DaemonGroup {
     /// `socket-timeout=S` (default: Apache's `Timeout`): each read or write between an Apache child
     /// and a daemon.
     pub socket_timeout: Option<Duration>,
-    /// `graceful-timeout=S` (default 15): how long a process being replaced (graceful restart,
-    /// maximum-requests, inactivity, restart-interval) waits for its requests to finish.
+    /// `graceful-timeout=S` (default 15): how long a process being replaced (a graceful restart or
+    /// one of the limits above) waits for its requests to finish.
     pub graceful_timeout: Duration,
     /// `shutdown-timeout=S` (default 5): how long requests get when Apache stops or a process is
     /// replaced after a request-timeout.

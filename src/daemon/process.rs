@@ -540,8 +540,9 @@ impl Daemon {
             if nix::unistd::getppid().as_raw() as u32 != self.parent {
                 shared.request_stop(Stop::ParentGone);
             }
-            self.check_timeouts();
-            if let Some(changed) = reloading.as_mut().and_then(LibraryWatch::settled_change) {
+            self.check_limits();
+            let watching = reloading.as_mut().filter(|_| !shared.stopping.load(Ordering::SeqCst));
+            if let Some(changed) = watching.and_then(LibraryWatch::settled_change) {
                 log(
                     sys::APLOG_INFO,
                     &format!("daemon process {} of group '{}': {changed} changed on disk", shared.pid, config.name),
@@ -625,8 +626,14 @@ impl Daemon {
         }
     }
 
-    fn check_timeouts(&self) {
+    /// Asks for a stop when the process reaches one of its group's limits: request-timeout,
+    /// inactivity-timeout, restart-interval, maximum-memory or cpu-time-limit.
+    fn check_limits(&self) {
         let shared = &self.shared;
+        // Stopping already (the first reason stands): nothing to measure.
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
         let config = &shared.config;
         let now = protocol::monotonic_ns();
         if let Some(limit) = config.request_timeout
