@@ -595,12 +595,12 @@ impl Daemon {
                 Process::Current.resident_bytes().unwrap_or_default() >> 20,
                 config.maximum_memory.unwrap_or_default() >> 20
             ),
-            Stop::LibraryChanged => "an app library it loaded changed on disk (script-reloading=on)".to_string(),
             Stop::CpuTimeLimit => format!(
                 "used {:.1} s of CPU, cpu-time-limit={}s",
                 Process::Current.cpu_time().unwrap_or_default().as_secs_f64(),
                 config.cpu_time_limit.unwrap_or_default().as_secs()
             ),
+            Stop::LibraryChanged => "an app library it loaded changed on disk (script-reloading=on)".to_string(),
             Stop::RequestTimeout => {
                 format!(
                     "a request ran longer than request-timeout={}s",
