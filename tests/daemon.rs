@@ -382,6 +382,21 @@ fn inactivity_timeout_replaces_an_idle_process() {
 }
 
 #[test]
+fn restart_interval_replaces_a_groups_processes_one_after_another() {
+    let apache = Apache::start(daemon_config("processes=2 threads=2 restart-interval=2", ""));
+    let announced = "of group 'app' ran for restart-interval=2s";
+    eventually("both first processes replaced", || apache.error_log().matches(announced).count() >= 2);
+    // Seconds since midnight of an error-log line ("[Mon Nov 23 23:50:21.123456 2026] ...").
+    let seconds = |line: &str| -> f64 {
+        let time = line.split_whitespace().nth(3).unwrap_or_default();
+        time.split(':').fold(0.0, |total, part| total * 60.0 + part.parse::<f64>().unwrap_or(f64::NAN))
+    };
+    let log = apache.error_log();
+    let times: Vec<f64> = log.lines().filter(|l| l.contains(announced)).take(2).map(seconds).collect();
+    assert!((times[1] - times[0]).abs() >= 0.7, "started together, replaced together:\n{log}");
+}
+
+#[test]
 fn requests_under_ignore_activity_let_a_process_go_idle() {
     let apache = Apache::start(daemon_config(
         "processes=1 threads=2 inactivity-timeout=1",

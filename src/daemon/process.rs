@@ -79,6 +79,9 @@ pub struct Startup {
     pub parent: u32,
     /// The main server (for logging and imports).
     pub main: *mut sys::server_rec,
+    /// How much later than `restart-interval` this process is first replaced, so processes of a
+    /// group started together are replaced one after another, not all at once.
+    pub stagger: Duration,
 }
 
 /// `user=`: a name or `#UID`.
@@ -218,8 +221,10 @@ struct Shared {
     /// Per worker thread: when its request started (monotonic ns), 0 when idle.
     busy: Vec<AtomicU64>,
     last_activity: AtomicU64,
-    /// When this process started serving (restart-interval).
+    /// When this process started serving.
     started: Instant,
+    /// How long after `started` it is replaced (restart-interval and its stagger).
+    restart_after: Option<Duration>,
     flags: ProcessFlags,
     socket_timeout: Duration,
     /// This process's pid (asked once, not per request).
@@ -386,7 +391,7 @@ fn drop_privileges(config: &DaemonGroup) -> Result<Option<std::path::PathBuf>, S
 
 impl Daemon {
     fn start(startup: Startup) -> Result<Daemon, String> {
-        let Startup { config, listener, close, parent, main } = startup;
+        let Startup { config, listener, close, parent, main, stagger } = startup;
         reset_signals().map_err(|e| format!("cannot reset signal handlers: {e}"))?;
         // Apache's listening sockets and the other groups' are not ours to hold.
         // SAFETY: closing inherited descriptors this process does not use.
@@ -446,6 +451,7 @@ impl Daemon {
             .map_err(|e| format!("cannot watch the group's socket: {e}"))?;
         // SAFETY: the main server's timeout, plain data.
         let apache_timeout = Duration::from_micros(unsafe { (*main).timeout }.max(1_000_000) as u64);
+        let restart_after = config.restart_interval.map(|interval| interval + stagger);
         let shared = Arc::new(Shared {
             flags: ProcessFlags { multithread: config.threads > 1, multiprocess: config.processes > 1 },
             socket_timeout: config.socket_timeout.unwrap_or(apache_timeout),
@@ -467,6 +473,7 @@ impl Daemon {
             active: AtomicUsize::new(0),
             last_activity: AtomicU64::new(0),
             started: Instant::now(),
+            restart_after,
             pid: std::process::id(),
         });
         // Apps size their thread pools by this (CreateContext.threads).
@@ -650,7 +657,7 @@ impl Daemon {
         {
             shared.request_stop(Stop::Inactive);
         }
-        if config.restart_interval.is_some_and(|interval| shared.started.elapsed() >= interval) {
+        if shared.restart_after.is_some_and(|after| shared.started.elapsed() >= after) {
             shared.request_stop(Stop::RestartInterval);
         }
         if config.maximum_memory.is_some_and(|limit| Process::Current.resident_bytes().is_some_and(|rss| rss > limit)) {

@@ -16,7 +16,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::{ForkResult, Pid};
@@ -220,12 +220,19 @@ impl Supervisor {
         let group = &self.groups[index];
         let others: Vec<RawFd> =
             self.groups.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, g)| g.listener.as_raw_fd()).collect();
+        // Processes started together (the group's start, a restart) spread their restart-interval
+        // over one interval; a replacement is on its own schedule already.
+        let stagger = match (replaced, group.config.restart_interval) {
+            (None, Some(interval)) => interval * slot as u32 / group.config.processes.max(1),
+            _ => Duration::ZERO,
+        };
         let startup = process::Startup {
             config: group.config.clone(),
             listener: group.listener.as_raw_fd(),
             close: others,
             parent: self.parent,
             main: self.main,
+            stagger,
         };
         // SAFETY: Apache's parent forks from its main thread; the child only runs the daemon's
         // main loop and never returns into Apache (it ends with _exit).
