@@ -408,11 +408,22 @@ impl Daemon {
         if let Some(mask) = config.umask {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         }
-        // Before dropping privileges: only root may raise it.
+        // Before dropping privileges: only root may raise it. Without root, as with user=, the
+        // process still serves.
         if let Some(nice) = config.priority {
             // SAFETY: setpriority on this process; it reads and writes no memory of ours.
             if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
-                return Err(format!("cannot set priority={nice}: {}", std::io::Error::last_os_error()));
+                let why = std::io::Error::last_os_error();
+                if nix::unistd::geteuid().is_root() {
+                    return Err(format!("cannot set priority={nice}: {why}"));
+                }
+                log(
+                    sys::APLOG_WARNING,
+                    &format!(
+                        "daemon group '{}': priority={nice} ignored ({why}): Apache does not run as root",
+                        config.name
+                    ),
+                );
             }
         }
         let home = drop_privileges(&config)?;
