@@ -95,7 +95,7 @@ pub struct RunAs {
 }
 
 /// When daemon processes are replaced and how long a request may wait and run: the
-/// `RGIDaemonProcess` options of the same names, in seconds (0: off, for the optional ones).
+/// `RGIDaemonProcess` options of the same names (times in seconds; 0 turns an optional one off).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lifetimes {
     /// `maximum-requests`: requests after which a process is replaced.
