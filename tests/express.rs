@@ -269,11 +269,15 @@ fn daemon_processes_are_recycled_as_asked() {
         "1G",
         "--cpu-time-limit",
         "3600",
+        "--env",
+        "GREETING",
+        "hello world",
     ]);
     let pid = |r: support::Response| r.environ()["pid"].clone();
     let first = pid(express.get("/"));
     assert_eq!(pid(express.get("/")), first, "the second request is the process's last");
     assert_ne!(pid(express.get("/")), first, "--maximum-requests 2 replaced the process");
+    assert_eq!(express.get("/?env=GREETING").environ()["env"], "hello world");
     let r = express.get("/?sleep=3000");
     assert_eq!(r.status, 504, "--request-timeout 1: {r:?}");
 }

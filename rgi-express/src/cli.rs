@@ -250,6 +250,13 @@ pub struct ServerArgs {
     #[arg(long, num_args = 2, value_names = ["NAME", "VALUE"], action = ArgAction::Append)]
     pub setenv: Vec<String>,
 
+    /// Set NAME=VALUE in the daemon processes' environment (RGIDaemonProcess env=; repeatable)
+    ///
+    /// For what apps read from their process environment (RUST_LOG, DATABASE_URL), where a
+    /// service manager starts Apache with an environment of its own.
+    #[arg(long, num_args = 2, value_names = ["NAME", "VALUE"], action = ArgAction::Append, conflicts_with = "embedded")]
+    pub env: Vec<String>,
+
     /// Give the apps the option NAME=VALUE (RGIOption; repeatable)
     #[arg(long, num_args = 2, value_names = ["NAME", "VALUE"], action = ArgAction::Append)]
     pub option: Vec<String>,
@@ -332,6 +339,7 @@ impl ServerArgs {
             run_as: preflight::run_as(self.user.as_deref(), self.group.as_deref())?,
             auth,
             setenv: pairs(&self.setenv),
+            env: pairs(&self.env),
             options: pairs(&self.option),
             logging: Logging {
                 to_terminal: self.log_to_terminal,
@@ -453,6 +461,7 @@ mod tests {
         let urls: Vec<&str> = site.apps.iter().map(|a| a.url.as_str()).collect();
         assert_eq!(urls, ["/app", "/a", "/b"]);
         assert_eq!(site.setenv, [("K".to_string(), "V".to_string())]);
+        assert!(site.env.is_empty());
         assert_eq!(site.options, [("o".to_string(), "1".to_string())]);
     }
 
@@ -464,6 +473,7 @@ mod tests {
         assert!(parse(&["setup-server", "lib.so"]).is_err(), "--server-root is required");
         assert!(parse(&["start-server", "lib.so", "--embedded", "--maximum-requests", "5"]).is_err());
         assert!(parse(&["start-server", "lib.so", "--embedded"]).is_ok());
+        assert!(parse(&["start-server", "lib.so", "--embedded", "--env", "A", "b"]).is_err());
         assert!(parse(&["start-server", "lib.so", "--restart-interval", "1h"]).is_err());
         assert!(parse(&["start-server", "lib.so", "--maximum-memory", "lots"]).is_err());
         assert!(parse(&["start-server", "lib.so", "--maximum-memory", "1T"]).is_err());

@@ -190,6 +190,8 @@ pub struct Site {
     pub auth: Option<Auth>,
     /// `SetEnv NAME VALUE` lines: variables in every request's environ.
     pub setenv: Vec<(String, String)>,
+    /// `env=NAME=VALUE` options of the daemon process group: its processes' environment.
+    pub env: Vec<(String, String)>,
     /// `RGIOption NAME VALUE` lines, server-wide.
     pub options: Vec<(String, String)>,
     /// Logs.
@@ -400,6 +402,9 @@ impl Site {
                 words.push(q(format!("group={}", run_as.group))?);
             }
             words.extend(self.lifetimes.options());
+            for (name, value) in &self.env {
+                words.push(q(format!("env={name}={value}"))?);
+            }
             c.directive("RGIDaemonProcess", words);
             // Nothing of the apps may run in Apache's own children.
             c.line("RGIRestrictEmbedded On");
@@ -541,6 +546,7 @@ mod tests {
             run_as: None,
             auth: None,
             setenv: vec![],
+            env: vec![],
             options: vec![],
             logging: Logging { to_terminal: false, access_log: false, level: "warn".into() },
             module: "/m/libmod_rgi.so".into(),
@@ -617,6 +623,9 @@ mod tests {
             "mod_wsgi-express's timeouts: {conf}"
         );
         assert!(!conf.contains("maximum-requests") && !conf.contains("restart-interval"), "{conf}");
+        s.env = vec![("GREETING".into(), "hello \"world\"".into())];
+        let conf = s.httpd_conf().unwrap();
+        assert!(conf.contains(" \"env=GREETING=hello \\\"world\\\"\"\n"), "{conf}");
     }
 
     #[test]
