@@ -345,6 +345,19 @@ fn request_timeout_is_a_504_and_replaces_the_stuck_process() {
 }
 
 #[test]
+fn request_timeout_runs_from_when_a_thread_takes_the_request() {
+    // One thread: the second request waits 1.5 s for the first, then runs 1 s. 2.5 s after it
+    // was sent, but 1 s after a thread took it: within request-timeout=2.
+    let apache = Apache::start(daemon_config("processes=1 threads=1 request-timeout=2 queue-timeout=10", ""));
+    let port = apache.port;
+    let first = std::thread::spawn(move || support::get(port, "/info?sleep=1500"));
+    std::thread::sleep(Duration::from_millis(200));
+    let queued = apache.get("/info?sleep=1000");
+    assert_eq!((first.join().unwrap().status, queued.status), (200, 200), "{queued:?}\n{}", apache.error_log());
+    assert!(!apache.error_log().contains("request-timeout"), "{}", apache.error_log());
+}
+
+#[test]
 fn overload_is_answered_503_or_504_while_the_app_is_still_busy() {
     let apache =
         Apache::start(daemon_config("processes=1 threads=1 listen-backlog=1 queue-timeout=1 connect-timeout=1", ""));

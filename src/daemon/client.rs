@@ -178,7 +178,8 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
                     conn,
                     started,
                     accepted: None,
-                    acked: flags == 0,
+                    acked: flags & FLAG_ACK == 0,
+                    taken: started,
                     head: Head::Waiting,
                     ended: false,
                 };
@@ -346,6 +347,9 @@ struct Relay<'g> {
     accepted: Option<u32>,
     /// Whether the daemon has acknowledged the request (or no acknowledgement was asked for).
     acked: bool,
+    /// When a daemon thread took the request, as far as this child knows: the acknowledgement's
+    /// arrival (queue-timeout), else when the request was sent. request-timeout runs from here.
+    taken: Instant,
     head: Head,
     /// Whether the exchange reached its last frame (`End` or `Reject`): only then may the
     /// connection carry another request.
@@ -358,11 +362,11 @@ impl Relay<'_> {
     }
 
     /// When the next read must give up sooner than socket-timeout: queue-timeout until the daemon
-    /// takes the request, request-timeout until the head arrives.
+    /// takes the request, request-timeout (from then) until the head arrives.
     fn deadline(&self) -> Option<Instant> {
         let queue = (!self.acked).then(|| self.group.queue_timeout.map(|t| self.started + t)).flatten();
         let request =
-            (self.head == Head::Waiting).then(|| self.group.request_timeout.map(|t| self.started + t)).flatten();
+            (self.head == Head::Waiting).then(|| self.group.request_timeout.map(|t| self.taken + t)).flatten();
         match (queue, request) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -386,7 +390,10 @@ impl Relay<'_> {
             match msg {
                 ToApache::Accepted { pid } => {
                     self.accepted = Some(pid);
-                    self.acked = true;
+                    if !self.acked {
+                        self.acked = true;
+                        self.taken = Instant::now();
+                    }
                 }
                 ToApache::ReadBody { max } => {
                     body.resize(max as usize, 0);
@@ -476,7 +483,8 @@ impl Relay<'_> {
                 format!("no daemon process took the request within queue-timeout ({waited} s)"),
             ),
             ConnError::TimedOut if self.head == Head::Waiting && self.group.request_timeout.is_some() => {
-                (sys::HTTP_GATEWAY_TIME_OUT, format!("{who} sent no response within request-timeout ({waited} s)"))
+                let ran = self.taken.elapsed().as_secs();
+                (sys::HTTP_GATEWAY_TIME_OUT, format!("{who} sent no response within request-timeout ({ran} s)"))
             }
             ConnError::TimedOut => (sys::HTTP_GATEWAY_TIME_OUT, format!("{who} went silent for socket-timeout")),
             ConnError::Closed | ConnError::Truncated => (
