@@ -240,7 +240,12 @@ fn start_server_serves_apps_under_a_mount_point() {
     let env = express.get("/app").environ();
     assert_eq!((env["SCRIPT_NAME"].as_str(), env["PATH_INFO"].as_str()), ("/app", ""));
 
-    assert_eq!(express.get("/").status, 404, "nothing is mounted at /");
+    // Nothing is mounted at /: it lists what is.
+    let index = express.get("/");
+    assert_eq!(index.status, 200, "{index:?}");
+    for link in ["<a href=\"/app\">", "<a href=\"/app/hello\">", "<a href=\"/static\">"] {
+        assert!(index.text().contains(link), "{link} missing from {}", index.text());
+    }
     assert_eq!(express.get("/application").status, 404, "/app matches whole segments only");
 
     let css = express.get("/static/style.css");

@@ -45,7 +45,8 @@ FILES (in the server root):
     error_log       Apache's and the apps' log lines (unless --log-to-terminal)
     access_log      one line per request (with --access-log)
     httpd.pid       the Apache parent's pid while it runs
-    htdocs/         the document root for URLs that no app serves
+    htdocs/         the document root for URLs that no app serves; its index.html, the page at /
+                    when no app is mounted there, lists the apps (one of your own is kept)
 
 SIGNALS:
     SIGINT (Ctrl-C), SIGTERM, SIGHUP   stop Apache cleanly; a second one stops it at once

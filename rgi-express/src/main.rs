@@ -62,6 +62,10 @@ fn write_server(httpd: &Httpd, site: &mut Site, with_apachectl: bool) -> Result<
         site.working_directory = None;
     }
     preflight::write_file(&site.server_root, &site.conf_path(), &site.httpd_conf()?, 0o644)?;
+    let index = site.document_root().join("index.html");
+    if std::fs::read_to_string(&index).map_or(true, |page| page.contains(site::INDEX_MARK)) {
+        preflight::write_file(&site.server_root, &index, &site.index_page(), 0o644)?;
+    }
     if with_apachectl {
         let script = apache::apachectl_script(&httpd.binary, &site.conf_path(), &site.pid_path());
         preflight::write_file(&site.server_root, &site.server_root.join("apachectl"), &script, 0o755)?;

@@ -230,9 +230,37 @@ impl Site {
         self.server_root.join("access_log")
     }
 
-    /// The (empty) document root for URLs no app or alias serves.
+    /// The document root for URLs no app or alias serves: [`Site::index_page`] and nothing else.
     pub fn document_root(&self) -> PathBuf {
         self.server_root.join("htdocs")
+    }
+
+    /// The page at `/` when no app is mounted there: what this server serves, with links.
+    pub fn index_page(&self) -> String {
+        let mut page = format!(
+            "<!DOCTYPE html>\n{INDEX_MARK}\n<html><head><meta charset=\"utf-8\"><title>rgi-express on {host}</title></head>\n\
+             <body>\n<h1>rgi-express on {host}</h1>\n<h2>Apps</h2>\n<ul>\n",
+            host = escape_html(&self.authority())
+        );
+        for app in &self.apps {
+            let name = app.library.file_name().map_or_else(|| app.library.to_string_lossy(), |n| n.to_string_lossy());
+            let _ = writeln!(
+                page,
+                "<li><a href=\"{url}\">{url}</a>: {name}</li>",
+                url = escape_html(&app.url),
+                name = escape_html(&name)
+            );
+        }
+        page.push_str("</ul>\n");
+        if !self.url_aliases.is_empty() {
+            page.push_str("<h2>Static files</h2>\n<ul>\n");
+            for alias in &self.url_aliases {
+                let _ = writeln!(page, "<li><a href=\"{url}\">{url}</a></li>", url = escape_html(&alias.url));
+            }
+            page.push_str("</ul>\n");
+        }
+        page.push_str("</body></html>\n");
+        page
     }
 
     /// `host:port` as written in a URL or a `Listen` line.
@@ -323,6 +351,7 @@ impl Site {
         c.line("<Directory />\n    AllowOverride None\n    Require all denied\n</Directory>");
         c.directive("DocumentRoot", [q(self.document_root())?]);
         grant_directory(&mut c, &self.document_root())?;
+        c.line("DirectoryIndex index.html");
         c.blank();
 
         self.app_directives(&mut c)?;
@@ -341,9 +370,10 @@ impl Site {
 
     fn modules(&self, c: &mut Conf) -> Result<(), Error> {
         // socache_shmcb: the shared memory apps' sessions live in (rgi::session).
-        let mut modules = vec!["mpm_event", "authz_core", "reqtimeout", "socache_shmcb"];
+        // dir: the index page at / (and directory indexes of static aliases).
+        let mut modules = vec!["mpm_event", "authz_core", "reqtimeout", "socache_shmcb", "dir"];
         if !self.url_aliases.is_empty() {
-            modules.extend(["alias", "mime", "dir"]);
+            modules.extend(["alias", "mime"]);
         }
         if !self.setenv.is_empty() {
             modules.push("env");
@@ -510,6 +540,13 @@ impl Conf {
     }
 }
 
+/// Marks an index page rgi-express wrote (and may rewrite); a page of the user's own is kept.
+pub const INDEX_MARK: &str = "<!-- written by rgi-express; rewritten on every start -->";
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
 /// One argument of a directive, double-quoted as Apache reads it (a quote inside is escaped
 /// with a backslash). Line breaks cannot be written in a directive and are refused.
 pub fn q(value: impl AsRef<Path>) -> Result<String, Error> {
@@ -552,6 +589,18 @@ mod tests {
             module: "/m/libmod_rgi.so".into(),
             modules_dir: "/usr/lib/apache2/modules".into(),
         }
+    }
+
+    #[test]
+    fn the_index_page_links_every_app() {
+        let mut s = site();
+        s.apps.push(App { url: "/a<b>".into(), library: "/srv/c/libc.so".into() });
+        let page = s.index_page();
+        assert!(page.contains("<li><a href=\"/api\">/api</a>: libb.so</li>"), "{page}");
+        assert!(page.contains("<li><a href=\"/\">/</a>: liba.so</li>"), "{page}");
+        assert!(page.contains("/a&lt;b&gt;") && !page.contains("/a<b>"), "{page}");
+        assert!(page.contains(INDEX_MARK) && page.contains("rgi-express on 127.0.0.1:8000"));
+        assert!(s.httpd_conf().unwrap().contains("DirectoryIndex index.html\n"));
     }
 
     #[test]
