@@ -247,9 +247,11 @@ pub fn load(path: &str, host: &'static HostApi) -> Result<&'static LoadedLibrary
 /// The libraries loaded into this process whose file on disk is no longer the one loaded, with
 /// the file's stamp now (a missing file is not counted: it may be on its way back).
 pub fn changed_on_disk() -> Vec<(String, FileStamp)> {
-    let loaded = LOADED.lock();
-    let libraries = loaded.iter().flat_map(|map| map.values());
+    // The files are looked at without the lock: a request thread loading a library waits for
+    // no stat.
+    let libraries: Vec<&'static LoadedLibrary> = LOADED.lock().iter().flat_map(|map| map.values().copied()).collect();
     libraries
+        .into_iter()
         .filter_map(|lib| {
             let now = FileStamp::of(&lib.path)?;
             (Some(now) != lib.stamp).then(|| (lib.path.clone(), now))
