@@ -143,6 +143,12 @@ pub fn set_timeouts(stream: &UnixStream, timeout: Duration) -> io::Result<()> {
 /// Most files a peer may have passed and not yet claimed; more are closed on arrival.
 const MAX_PENDING_FILES: usize = 4;
 
+/// Room for the control message of one receive: the header and [`MAX_PENDING_FILES`]
+/// descriptors (40 bytes on 64-bit Linux; a unit test checks it against `CMSG_SPACE`). On the
+/// stack, aligned for the header: a heap buffer for every receive cost two allocator calls.
+#[repr(C, align(8))]
+struct ControlSpace([u8; 48]);
+
 /// The read buffer a connection starts with; `read_frame` grows it to whatever a frame needs.
 const FIRST_READ_BUFFER: usize = 16 * 1024;
 /// The write buffer a connection starts with.
@@ -329,13 +335,13 @@ impl Conn {
 
     /// One recvmsg into the read buffer, keeping any files passed with the bytes.
     fn receive(&mut self) -> Result<usize, ConnError> {
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; MAX_PENDING_FILES]);
+        let mut space = ControlSpace([0; 48]);
         loop {
             let mut iov = [IoSliceMut::new(&mut self.rbuf[self.end..])];
             let msg = match socket::recvmsg::<()>(
                 self.stream.as_raw_fd(),
                 &mut iov,
-                Some(&mut space),
+                Some(&mut space.0),
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Ok(msg) => msg,
@@ -448,6 +454,12 @@ fn write_all_vectored(stream: &mut UnixStream, mut a: &[u8], mut b: &[u8]) -> io
 mod tests {
     use super::*;
     use crate::daemon::protocol::{ToApache, ToDaemon};
+
+    #[test]
+    fn control_space_holds_every_pending_file() {
+        let needed = nix::cmsg_space!([std::os::fd::RawFd; MAX_PENDING_FILES]).len();
+        assert!(needed <= std::mem::size_of::<ControlSpace>(), "CMSG_SPACE is {needed}");
+    }
 
     #[test]
     fn frames_and_files_cross_a_socket_pair() {
