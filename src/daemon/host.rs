@@ -9,7 +9,7 @@ use std::os::fd::BorrowedFd;
 
 use rgi::abi::{self, HostApi, HostRequest, RgiPair, RgiStatus, RgiStr, status};
 
-use super::protocol::{self, MAX_BODY_CHUNK, Request, ToApache, ToDaemon};
+use super::protocol::{self, MAX_BODY_CHUNK, Pair, Pairs, Request, ToApache, ToDaemon};
 use super::socket::Conn;
 use crate::app;
 use crate::ffi::{self, sys};
@@ -26,12 +26,16 @@ pub mod body_error {
 /// A daemon process's state for one request, behind the app's `HostRequest` handle.
 pub struct DaemonRequest<'a> {
     conn: &'a mut Conn,
-    environ: Vec<RgiPair>,
-    headers: Vec<RgiPair>,
+    /// The environ as it came from the Apache child; turned into `environ` when the app first
+    /// asks for it (an app that never does costs nothing).
+    environ_frame: Pairs<'a>,
+    environ: Option<Vec<RgiPair>>,
+    /// The same for the request headers.
+    headers_frame: Pairs<'a>,
+    headers: Option<Vec<RgiPair>>,
     options: Vec<RgiPair>,
+    flags: ProcessFlags,
     log_level: u8,
-    /// Apache's log id of the request (`rgi.request_id`), for lines logged here.
-    request_id: &'a [u8],
     /// The connection to the Apache child failed: nothing more can be sent or read.
     broken: bool,
     started: bool,
@@ -57,6 +61,10 @@ fn flag(b: bool) -> RgiStr {
     RgiStr::new(if b { b"true" } else { b"false" })
 }
 
+fn rgi_pair((name, value): Pair<'_>) -> RgiPair {
+    RgiPair { name: RgiStr::new(name), value: RgiStr::new(value) }
+}
+
 /// Serves one decoded request on `conn`: finds the app instance, runs it, ends the exchange.
 /// Returns whether the exchange ended cleanly (`End` or `Reject` sent), so that the connection
 /// may carry the Apache child's next request.
@@ -65,8 +73,7 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
         ToApache::Reject { status, reason: reason.as_bytes() }.encode(conn.out());
         conn.flush().is_ok()
     };
-    let pair = |(name, value): &(&[u8], &[u8])| RgiPair { name: RgiStr::new(name), value: RgiStr::new(value) };
-    let options: Vec<RgiPair> = req.options.iter().map(pair).collect();
+    let options: Vec<RgiPair> = req.options.iter().map(rgi_pair).collect();
     let instance = match app::instance(req.library, req.application_group, process_group, &options, &DAEMON_HOST) {
         Ok(instance) => instance,
         Err(why) => return reject(conn, 500, &why),
@@ -75,25 +82,15 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
         let library = String::from_utf8_lossy(req.library);
         return reject(conn, 500, &format!("'{library}' is not an app (it does not export the app role)"));
     };
-    let mut environ: Vec<RgiPair> = req.environ.iter().map(pair).collect();
-    let mut request_id: &[u8] = b"";
-    for p in &mut environ {
-        // SAFETY: the pairs point into the request frame, alive for this function.
-        match unsafe { p.name.as_bytes() } {
-            b"rgi.multithread" => p.value = flag(flags.multithread),
-            b"rgi.multiprocess" => p.value = flag(flags.multiprocess),
-            // SAFETY: as above.
-            b"rgi.request_id" => request_id = unsafe { p.value.as_bytes() },
-            _ => {}
-        }
-    }
     let mut ctx = DaemonRequest {
         conn,
-        environ,
-        headers: req.headers.iter().map(pair).collect(),
+        environ_frame: req.environ,
+        environ: None,
+        headers_frame: req.headers,
+        headers: None,
         options,
+        flags,
         log_level: req.log_level,
-        request_id,
         broken: false,
         started: false,
         sent: false,
@@ -116,6 +113,32 @@ pub fn serve(conn: &mut Conn, req: &Request<'_>, process_group: &str, flags: Pro
 }
 
 impl DaemonRequest<'_> {
+    /// The environ, with this process's own `rgi.multithread` and `rgi.multiprocess`.
+    fn environ(&mut self) -> &[RgiPair] {
+        let flags = self.flags;
+        self.environ.get_or_insert_with(|| {
+            let mut environ: Vec<RgiPair> = self.environ_frame.iter().map(rgi_pair).collect();
+            for p in &mut environ {
+                // SAFETY: the pairs point into the request frame, alive for the request.
+                match unsafe { p.name.as_bytes() } {
+                    b"rgi.multithread" => p.value = flag(flags.multithread),
+                    b"rgi.multiprocess" => p.value = flag(flags.multiprocess),
+                    _ => {}
+                }
+            }
+            environ
+        })
+    }
+
+    fn request_headers(&mut self) -> &[RgiPair] {
+        self.headers.get_or_insert_with(|| self.headers_frame.iter().map(rgi_pair).collect())
+    }
+
+    /// Apache's log id of the request (`rgi.request_id`), for lines logged here.
+    fn request_id(&self) -> &[u8] {
+        self.environ_frame.get(b"rgi.request_id").unwrap_or_default()
+    }
+
     /// A line for the error log, tagged with the request in the Apache child; logged here when the
     /// connection is gone.
     fn log(&mut self, level: c_int, msg: &str) {
@@ -132,7 +155,7 @@ impl DaemonRequest<'_> {
                 std::ptr::null(),
                 level,
                 0,
-                &format!("[request {}] {msg}", String::from_utf8_lossy(self.request_id)),
+                &format!("[request {}] {msg}", String::from_utf8_lossy(self.request_id())),
             )
         };
     }
@@ -347,7 +370,7 @@ unsafe fn give(pairs: &[RgiPair], out: *mut *const RgiPair, out_len: *mut usize)
 
 unsafe extern "C" fn host_environ(req: *mut HostRequest, out: *mut *const RgiPair, out_len: *mut usize) -> RgiStatus {
     // SAFETY: the app passes writable out-pointers.
-    with_request(req, |ctx| unsafe { give(&ctx.environ, out, out_len) })
+    with_request(req, |ctx| unsafe { give(ctx.environ(), out, out_len) })
 }
 
 unsafe extern "C" fn host_request_headers(
@@ -356,7 +379,7 @@ unsafe extern "C" fn host_request_headers(
     out_len: *mut usize,
 ) -> RgiStatus {
     // SAFETY: the app passes writable out-pointers.
-    with_request(req, |ctx| unsafe { give(&ctx.headers, out, out_len) })
+    with_request(req, |ctx| unsafe { give(ctx.request_headers(), out, out_len) })
 }
 
 unsafe extern "C" fn host_log_level(req: *mut HostRequest) -> u32 {

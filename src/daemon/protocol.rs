@@ -63,6 +63,69 @@ pub type Frame<'a> = (u8, &'a [u8], usize);
 /// A name/value pair borrowed from a frame.
 pub type Pair<'a> = (&'a [u8], &'a [u8]);
 
+/// A list of pairs as it lies in a frame, checked whole when the frame was decoded and read
+/// pair by pair only when needed: a daemon serving an app that never asks for its environ never
+/// builds one.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pairs<'a> {
+    len: usize,
+    /// The encoded pairs, after the count.
+    bytes: &'a [u8],
+}
+
+impl<'a> Pairs<'a> {
+    /// How many pairs.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The pairs, in order.
+    pub fn iter(&self) -> PairsIter<'a> {
+        PairsIter { left: self.len, rest: self.bytes }
+    }
+
+    /// The value of the first pair named `name`.
+    pub fn get(&self, name: &[u8]) -> Option<&'a [u8]> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+impl std::fmt::Debug for Pairs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The pairs of a [`Pairs`].
+pub struct PairsIter<'a> {
+    left: usize,
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for PairsIter<'a> {
+    type Item = Pair<'a>;
+
+    fn next(&mut self) -> Option<Pair<'a>> {
+        self.left = self.left.checked_sub(1)?;
+        // Checked when the frame was decoded: every pair is whole.
+        let (name, rest) = split_bytes(self.rest)?;
+        let (value, rest) = split_bytes(rest)?;
+        self.rest = rest;
+        Some((name, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for PairsIter<'_> {}
+
 /// Why a frame was refused.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -111,11 +174,11 @@ pub struct Request<'a> {
     /// The most verbose log level Apache writes for this request and module (`LogLevel rgi:…`).
     pub log_level: u8,
     /// The request's environ, built by the Apache child exactly as in embedded mode.
-    pub environ: Vec<Pair<'a>>,
+    pub environ: Pairs<'a>,
     /// The request headers as the client sent them (what the host's `request_headers` gives).
-    pub headers: Vec<Pair<'a>>,
+    pub headers: Pairs<'a>,
     /// The `RGIOption`s in effect.
-    pub options: Vec<Pair<'a>>,
+    pub options: Pairs<'a>,
 }
 
 impl<'a> Request<'a> {
@@ -134,9 +197,9 @@ impl<'a> Request<'a> {
             library: self.library,
             application_group: self.application_group,
             log_level: self.log_level,
-            environ: self.environ.iter().copied(),
-            headers: self.headers.iter().copied(),
-            options: self.options.iter().copied(),
+            environ: self.environ.iter(),
+            headers: self.headers.iter(),
+            options: self.options.iter(),
         }
     }
 }
@@ -170,7 +233,7 @@ pub enum ToApache<'a> {
         /// The status.
         status: u16,
         /// The headers, in order.
-        headers: Vec<Pair<'a>>,
+        headers: Pairs<'a>,
     },
     /// Response body bytes.
     Body(&'a [u8]),
@@ -260,9 +323,9 @@ impl ToDaemon<'_> {
                 put_bytes(o, r.library);
                 put_bytes(o, r.application_group);
                 o.push(r.log_level);
-                put_pairs(o, r.environ.iter().copied());
-                put_pairs(o, r.headers.iter().copied());
-                put_pairs(o, r.options.iter().copied());
+                put_pairs(o, r.environ.iter());
+                put_pairs(o, r.headers.iter());
+                put_pairs(o, r.options.iter());
             }),
             ToDaemon::BodyChunk(data) => frame(out, kind::BODY_CHUNK, |o| o.extend_from_slice(data)),
             ToDaemon::BodyError(status) => frame(out, kind::BODY_ERROR, |o| put_u16(o, *status)),
@@ -325,7 +388,7 @@ impl ToApache<'_> {
         match self {
             ToApache::Accepted { pid } => frame(out, kind::ACCEPTED, |o| put_u32(o, *pid)),
             ToApache::ReadBody { max } => frame(out, kind::READ_BODY, |o| put_u32(o, *max)),
-            ToApache::Head { status, headers } => encode_head(out, *status, headers.iter().copied()),
+            ToApache::Head { status, headers } => encode_head(out, *status, headers.iter()),
             ToApache::Body(data) => frame(out, kind::BODY, |o| o.extend_from_slice(data)),
             ToApache::Flush => frame(out, kind::FLUSH, |_| {}),
             ToApache::File { offset, len } => frame(out, kind::FILE, |o| {
@@ -392,23 +455,18 @@ impl<'a> Fields<'a> {
         self.take(n)
     }
 
-    fn pairs(&mut self) -> Result<Vec<Pair<'a>>, ProtocolError> {
-        let count = self.u32()? as usize;
-        // Each pair takes at least 8 bytes: a count beyond that cannot be honest.
-        if count > self.rest.len() / 8 {
-            return Err(ProtocolError::Truncated(self.kind));
-        }
-        // One tight loop over the slice (this decodes every request's environ).
-        let mut pairs = Vec::with_capacity(count);
-        let mut rest = self.rest;
-        for _ in 0..count {
-            let (name, after) = split_bytes(rest).ok_or(ProtocolError::Truncated(self.kind))?;
-            let (value, after) = split_bytes(after).ok_or(ProtocolError::Truncated(self.kind))?;
-            pairs.push((name, value));
+    /// Checks a list of pairs whole, without building it.
+    fn pairs(&mut self) -> Result<Pairs<'a>, ProtocolError> {
+        let len = self.u32()? as usize;
+        let start = self.rest;
+        let mut rest = start;
+        for _ in 0..len {
+            let (_, after) = split_bytes(rest).ok_or(ProtocolError::Truncated(self.kind))?;
+            let (_, after) = split_bytes(after).ok_or(ProtocolError::Truncated(self.kind))?;
             rest = after;
         }
         self.rest = rest;
-        Ok(pairs)
+        Ok(Pairs { len, bytes: &start[..start.len() - rest.len()] })
     }
 
     fn rest(&mut self) -> &'a [u8] {
@@ -526,9 +584,31 @@ pub fn monotonic_ns() -> u64 {
         .unwrap_or_default()
 }
 
+/// `list` as a [`Pairs`] (encoded into a buffer that lives for the test run).
+#[cfg(test)]
+pub fn pairs(list: &[Pair<'_>]) -> Pairs<'static> {
+    let mut bytes = Vec::new();
+    put_pairs(&mut bytes, list.iter().copied());
+    let bytes: &'static [u8] = Vec::leak(bytes);
+    Fields { kind: kind::HEAD, rest: bytes }.pairs().expect("well formed")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_read_back_in_order() {
+        let list = [(&b"A"[..], &b"1"[..]), (b"", b""), (b"A", b"2"), (b"B\0", b"\xff")];
+        let p = pairs(&list);
+        assert_eq!(p.len(), 4);
+        assert_eq!(p.iter().len(), 4);
+        assert_eq!(p.iter().collect::<Vec<_>>(), list);
+        assert_eq!(p.get(b"A"), Some(&b"1"[..]));
+        assert_eq!(p.get(b"C"), None);
+        assert!(pairs(&[]).is_empty());
+        assert_eq!(format!("{:?}", pairs(&[(b"k", b"v")])), "[([107], [118])]");
+    }
 
     fn roundtrip_daemon(msg: ToDaemon<'_>) {
         let mut buf = Vec::new();
@@ -548,15 +628,16 @@ mod tests {
     }
 
     fn request() -> Request<'static> {
+        let environ = [(&b"REQUEST_METHOD"[..], &b"GET"[..]), (b"HTTP_X", b"\xff\x00\r\n")];
         Request {
             flags: FLAG_ACK,
             queued_at_ns: 123_456_789,
             library: b"/srv/app/libapp.so",
             application_group: b"",
             log_level: 7,
-            environ: vec![(b"REQUEST_METHOD", b"GET"), (b"HTTP_X", b"\xff\x00\r\n")],
-            headers: vec![(b"X", b"\xff\x00\r\n")],
-            options: vec![(b"opt", b"")],
+            environ: pairs(&environ),
+            headers: pairs(&[(b"X", b"\xff\x00\r\n")]),
+            options: pairs(&[(b"opt", b"")]),
         }
     }
 
@@ -572,8 +653,8 @@ mod tests {
     fn messages_to_apache_roundtrip() {
         roundtrip_apache(ToApache::Accepted { pid: 4242 });
         roundtrip_apache(ToApache::ReadBody { max: 65536 });
-        roundtrip_apache(ToApache::Head { status: 200, headers: vec![(b"Content-Type", b"text/plain")] });
-        roundtrip_apache(ToApache::Head { status: 204, headers: vec![] });
+        roundtrip_apache(ToApache::Head { status: 200, headers: pairs(&[(b"Content-Type", b"text/plain")]) });
+        roundtrip_apache(ToApache::Head { status: 204, headers: pairs(&[]) });
         roundtrip_apache(ToApache::Body(b"\x00binary\xff"));
         roundtrip_apache(ToApache::Flush);
         roundtrip_apache(ToApache::File { offset: 10, len: u64::MAX });
@@ -633,7 +714,7 @@ mod tests {
     #[test]
     fn truncated_trailing_and_bad_values_are_errors() {
         let mut buf = Vec::new();
-        ToApache::Head { status: 200, headers: vec![(b"A", b"b")] }.encode(&mut buf);
+        ToApache::Head { status: 200, headers: pairs(&[(b"A", b"b")]) }.encode(&mut buf);
         let payload = &buf[FRAME_HEADER..];
         for cut in 0..payload.len() {
             assert!(ToApache::decode(kind::HEAD, &payload[..cut]).is_err(), "cut at {cut}");

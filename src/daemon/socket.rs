@@ -469,7 +469,7 @@ mod tests {
         let t = std::thread::spawn(move || {
             let mut sender = Conn::new(a);
             let file = tempfile::tempfile().unwrap();
-            ToApache::Head { status: 200, headers: vec![] }.encode(sender.out());
+            ToApache::Head { status: 200, headers: protocol::pairs(&[]) }.encode(sender.out());
             sender.send_body(false, b"small").unwrap();
             ToApache::File { offset: 1, len: 2 }.encode(sender.out());
             sender.flush_with_file(file.as_fd()).unwrap();
@@ -510,7 +510,7 @@ mod tests {
         let bound = receiver.rbuf.len().max(2 * (64 * 1024 + FRAME_HEADER) + FIRST_READ_BUFFER);
         let t = std::thread::spawn(move || {
             let mut sender = Conn::new(a);
-            ToApache::Head { status: 200, headers: vec![] }.encode(sender.out());
+            ToApache::Head { status: 200, headers: protocol::pairs(&[]) }.encode(sender.out());
             let chunk = vec![1u8; 64 * 1024];
             for _ in 0..200 {
                 sender.send_body(false, &chunk).unwrap();
