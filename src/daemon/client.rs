@@ -243,6 +243,12 @@ thread_local! {
 }
 
 impl Kept {
+    /// Whether this connection goes to the group at `socket` (the group's own `Arc` in the
+    /// usual case, so no path comparison).
+    fn is_for(&self, socket: &Arc<Path>) -> bool {
+        Arc::ptr_eq(&self.socket, socket) || self.socket == *socket
+    }
+
     /// A kept connection to the group at `socket` that its daemon still holds open (true), else a
     /// new one (false); either with `timeout` set. The error is the status to answer and why.
     fn take_or_connect(
@@ -272,7 +278,7 @@ impl Kept {
     fn take(socket: &Arc<Path>) -> Option<Conn> {
         KEPT.try_with(|kept| {
             let mut kept = kept.borrow_mut();
-            let i = kept.iter().rposition(|k| k.socket == *socket)?;
+            let i = kept.iter().rposition(|k| k.is_for(socket))?;
             Some(kept.remove(i).conn)
         })
         .ok()
@@ -289,8 +295,8 @@ impl Kept {
             let mut kept = kept.borrow_mut();
             kept.push(Kept { socket: socket.clone(), conn });
             let mut closed = Vec::new();
-            if kept.iter().filter(|k| k.socket == *socket).count() > KEPT_PER_GROUP
-                && let Some(i) = kept.iter().position(|k| k.socket == *socket)
+            if kept.iter().filter(|k| k.is_for(socket)).count() > KEPT_PER_GROUP
+                && let Some(i) = kept.iter().position(|k| k.is_for(socket))
             {
                 closed.push(kept.remove(i));
             }
