@@ -233,9 +233,18 @@ fn check(server: &Server, path: &str, expect: &Expect) -> io::Result<()> {
     }
 }
 
-/// One measured run: requests per second and server CPU µs per request.
-fn measure(server: &Server, target: &Target, workload: &Workload, seconds: f64) -> io::Result<(f64, f64)> {
-    let before = server.cpu_ticks();
+/// One measured run of one server.
+struct Sample {
+    rps: f64,
+    /// Server CPU µs per request.
+    cpu_us: f64,
+    /// Server context switches per request.
+    switches: f64,
+}
+
+/// One measured run: requests per second, server CPU µs and context switches per request.
+fn measure(server: &Server, target: &Target, workload: &Workload, seconds: f64) -> io::Result<Sample> {
+    let (ticks_before, switches_before) = (server.cpu_ticks(), server.context_switches());
     let (requests, rps) = if workload.connections > 0 {
         let run = wrk::run(server.port, target.path, workload.connections, seconds)?;
         if let Some(errors) = &run.socket_errors {
@@ -245,9 +254,14 @@ fn measure(server: &Server, target: &Target, workload: &Workload, seconds: f64) 
     } else {
         transfers(server, target, workload, seconds)?
     };
-    let ticks = server.cpu_ticks().saturating_sub(before);
-    let cpu_us = ticks as f64 / servers::ticks_per_second() * 1e6 / requests.max(1) as f64;
-    Ok((rps, cpu_us))
+    let ticks = server.cpu_ticks().saturating_sub(ticks_before);
+    let switches = server.context_switches().saturating_sub(switches_before);
+    let per_request = |v: f64| v / requests.max(1) as f64;
+    Ok(Sample {
+        rps,
+        cpu_us: per_request(ticks as f64 / servers::ticks_per_second() * 1e6),
+        switches: per_request(switches as f64),
+    })
 }
 
 /// Large transfers one after another for at least `seconds`.
@@ -389,25 +403,34 @@ fn run(o: &Options) -> io::Result<Report> {
                 measure(server(t.peer), t, &workload, o.warmup)?;
             }
         }
-        let mut samples: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); workload.targets.len()];
+        let mut samples: Vec<[Vec<f64>; 3]> = vec![Default::default(); workload.targets.len()];
         for round in 0..o.rounds {
-            for (t, (rps, cpu)) in workload.targets.iter().zip(samples.iter_mut()) {
-                let (r, c) = measure(server(t.peer), t, &workload, workload.seconds)?;
-                eprintln!("  round {}: {:<40} {:>10.0} req/s {:>8.1} µs CPU/req", round + 1, t.name, r, c);
-                rps.push(r);
-                cpu.push(c);
+            for (t, [rps, cpu, switches]) in workload.targets.iter().zip(samples.iter_mut()) {
+                let s = measure(server(t.peer), t, &workload, workload.seconds)?;
+                eprintln!(
+                    "  round {}: {:<40} {:>10.0} req/s {:>8.1} µs CPU/req {:>6.2} switches/req",
+                    round + 1,
+                    t.name,
+                    s.rps,
+                    s.cpu_us,
+                    s.switches
+                );
+                rps.push(s.rps);
+                cpu.push(s.cpu_us);
+                switches.push(s.switches);
             }
         }
         let rows = workload
             .targets
             .iter()
             .zip(samples.iter_mut())
-            .map(|(t, (rps, cpu))| {
+            .map(|(t, [rps, cpu, switches])| {
                 let rps = median(rps);
                 Row {
                     name: t.name.into(),
                     rps,
                     cpu_us: median(cpu),
+                    switches: median(switches),
                     mb_per_s: workload.payload.map(|b| rps * b as f64 / 1e6),
                 }
             })

@@ -11,6 +11,8 @@ pub struct Row {
     pub name: String,
     pub rps: f64,
     pub cpu_us: f64,
+    /// Context switches of the server's threads per request.
+    pub switches: f64,
     pub mb_per_s: Option<f64>,
 }
 
@@ -216,6 +218,9 @@ impl Report {
         if let Some(floor) = self.floor_line() {
             let _ = writeln!(md, "{floor}\n");
         }
+        if let Some(switches) = self.switches_line() {
+            let _ = writeln!(md, "{switches}\n");
+        }
         let _ = writeln!(md, "| target (issue 6) | measured | goal | met |\n|---|--:|--:|:-:|");
         for g in self.goals() {
             let (measured, met) = match g.measured {
@@ -265,6 +270,18 @@ impl Report {
         Some(line)
     }
 
+    /// The context switches of each server per hello request: what daemon mode adds beside its
+    /// instructions.
+    fn switches_line(&self) -> Option<String> {
+        let hello = self.section("hello")?;
+        let each: Vec<String> = hello.rows.iter().map(|r| format!("{} {:.2}", r.name, r.switches)).collect();
+        Some(format!(
+            "Context switches of the servers' threads per hello request (each a thread put to sleep and woken, \
+             or taken off its core): {}.",
+            each.join(", ")
+        ))
+    }
+
     pub fn render(&self) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "# mod_rgi benchmark\n");
@@ -277,18 +294,23 @@ impl Report {
                 let _ = writeln!(md, "{note}\n");
             }
             let mb = s.rows.iter().any(|r| r.mb_per_s.is_some());
-            let _ = write!(md, "| server | req/s | × {0} | server CPU µs/request | × {0} |", base.name);
+            let _ = write!(
+                md,
+                "| server | req/s | × {0} | server CPU µs/request | × {0} | context switches/request |",
+                base.name
+            );
             let _ = writeln!(md, "{}", if mb { " MB/s |" } else { "" });
-            let _ = writeln!(md, "|---|--:|--:|--:|--:|{}", if mb { "--:|" } else { "" });
+            let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|{}", if mb { "--:|" } else { "" });
             for r in &s.rows {
                 let _ = write!(
                     md,
-                    "| {} | {} | {} | {:.1} | {} |",
+                    "| {} | {} | {} | {:.1} | {} | {:.2} |",
                     r.name,
                     if r.rps < 100.0 { format!("{:.2}", r.rps) } else { thousands(r.rps) },
                     ratio(r.rps, base.rps),
                     r.cpu_us,
-                    ratio(r.cpu_us, base.cpu_us)
+                    ratio(r.cpu_us, base.cpu_us),
+                    r.switches
                 );
                 let _ = writeln!(md, "{}", r.mb_per_s.map(|v| format!(" {} |", thousands(v))).unwrap_or_default());
             }

@@ -309,15 +309,14 @@ impl Server {
         self.apache.as_ref().map(|c| c.id() as i32).unwrap_or(-1)
     }
 
-    /// CPU time (user + system) of every process of the server so far, in clock ticks: its
-    /// process group and every descendant (daemon processes), and the proxy's backend.
-    pub fn cpu_ticks(&self) -> u64 {
-        let all = processes();
+    /// Every process of the server: its process group and every descendant (daemon processes),
+    /// and the proxy's backend.
+    fn family(&self, all: &[Process]) -> Vec<i32> {
         let mut family: Vec<i32> = all.iter().filter(|p| p.pgrp == self.pid()).map(|p| p.pid).collect();
         family.extend(self.backend.as_ref().map(|c| c.id() as i32));
         loop {
             let known = family.len();
-            for p in &all {
+            for p in all {
                 if family.contains(&p.ppid) && !family.contains(&p.pid) {
                     family.push(p.pid);
                 }
@@ -326,7 +325,36 @@ impl Server {
                 break;
             }
         }
+        family
+    }
+
+    /// CPU time (user + system) of every process of the server so far, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let all = processes();
+        let family = self.family(&all);
         all.iter().filter(|p| family.contains(&p.pid)).map(|p| p.utime + p.stime + p.cutime + p.cstime).sum()
+    }
+
+    /// Context switches (voluntary and not) of every thread of every process of the server so
+    /// far: each is a thread put to sleep or off its core, the main cost of a request on these
+    /// virtual machines after the work itself.
+    pub fn context_switches(&self) -> u64 {
+        let family = self.family(&processes());
+        let mut sum = 0;
+        for pid in family {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+            for task in tasks.flatten() {
+                let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+                sum += status
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:")
+                    })
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .sum::<u64>();
+            }
+        }
+        sum
     }
 
     /// Resident memory of the Apache children (not daemon processes), in KiB.
