@@ -301,6 +301,43 @@ fn script_reloading_serves_a_library_renamed_over_or_touched() {
 }
 
 #[test]
+fn script_reloading_replaces_a_groups_processes_one_after_another() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let library = dir.path().join("libroll.so");
+    std::fs::copy(example("procinfo"), &library).unwrap();
+    // Imported at start, so both processes have the library loaded.
+    let apache = Apache::start(daemon_config(
+        "processes=2 threads=2 script-reloading=on",
+        &format!(
+            "RGIImportScript {lib} application-group=roll process-group=app
+             RGIScriptAlias /roll {lib} process-group=app application-group=roll
+",
+            lib = library.display()
+        ),
+    ));
+    assert_eq!(apache.get("/roll").status, 200);
+    let reloads = || apache.error_log().matches("exited to load a changed app library").count();
+
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&library).unwrap().set_modified(later).unwrap();
+    // Requests keep being answered while the group is replaced.
+    eventually("both processes replaced", || {
+        let r = apache.get("/roll");
+        assert_eq!(r.status, 200, "{r:?}");
+        reloads() == 2
+    });
+    let log = apache.error_log();
+    assert!(log.contains("changed on disk; replacing it in 2s"), "{log}");
+    // The first process had exited before the second one began to stop.
+    let stopping = "app library it loaded changed on disk (script-reloading=on); stopping";
+    let second_stop = log.rmatch_indices(stopping).next().map(|(i, _)| i).unwrap();
+    let first_exit = log.find("exited to load a changed app library").unwrap();
+    assert_eq!(log.matches(stopping).count(), 2, "{log}");
+    assert!(first_exit < second_stop, "{log}");
+}
+
+#[test]
 fn env_options_set_the_daemons_environment_only() {
     let apache = Apache::start(daemon_config(
         "processes=1 threads=2 env=RUST_LOG=warn,app=debug \"env=GREETING=hello world\"",

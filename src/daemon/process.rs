@@ -82,6 +82,8 @@ pub struct Startup {
     /// How much later than `restart-interval` this process is first replaced, so processes of a
     /// group started together are replaced one after another, not all at once.
     pub stagger: Duration,
+    /// The process's place in its group (0 to processes − 1).
+    pub slot: usize,
 }
 
 /// `user=`: a name or `#UID`.
@@ -283,6 +285,7 @@ struct Daemon {
     shared: Arc<Shared>,
     signals: SignalFd,
     parent: u32,
+    slot: usize,
 }
 
 /// The signals the main thread handles through a signalfd.
@@ -391,7 +394,7 @@ fn drop_privileges(config: &DaemonGroup) -> Result<Option<std::path::PathBuf>, S
 
 impl Daemon {
     fn start(startup: Startup) -> Result<Daemon, String> {
-        let Startup { config, listener, close, parent, main, stagger } = startup;
+        let Startup { config, listener, close, parent, main, stagger, slot } = startup;
         reset_signals().map_err(|e| format!("cannot reset signal handlers: {e}"))?;
         // Apache's listening sockets and the other groups' are not ours to hold.
         // SAFETY: closing inherited descriptors this process does not use.
@@ -496,7 +499,7 @@ impl Daemon {
             crate::session::child_init((*(*main).process).pool, main);
             import_scripts(main, &shared.config.name);
         }
-        Ok(Daemon { shared, signals, parent })
+        Ok(Daemon { shared, signals, parent, slot })
     }
 
     /// Serves until told to stop; returns the exit code.
@@ -544,7 +547,8 @@ impl Daemon {
         }
         let tick = Duration::from_millis(100);
         let mut deadline = None;
-        let mut reloading = config.script_reloading.then(LibraryWatch::default);
+        // The group's processes are replaced one after another, so the others serve meanwhile.
+        let mut reloading = config.script_reloading.then(|| LibraryWatch::new(LibraryWatch::ROLL * self.slot as u32));
         loop {
             let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             let _ = poll(&mut fds, PollTimeout::try_from(tick).unwrap_or(PollTimeout::NONE));
@@ -560,12 +564,19 @@ impl Daemon {
             }
             self.check_limits();
             let watching = reloading.as_mut().filter(|_| !shared.stopping.load(Ordering::SeqCst));
-            if let Some(changed) = watching.and_then(LibraryWatch::settled_change) {
-                log(
-                    sys::APLOG_INFO,
-                    &format!("daemon process {} of group '{}': {changed} changed on disk", shared.pid, config.name),
-                );
-                shared.request_stop(Stop::LibraryChanged);
+            match watching.map(LibraryWatch::look) {
+                Some(Look::Changed { path, wait }) => {
+                    let when = if wait.is_zero() { String::new() } else { format!("; replacing it in {wait:?}") };
+                    log(
+                        sys::APLOG_INFO,
+                        &format!(
+                            "daemon process {} of group '{}': {path} changed on disk{when}",
+                            shared.pid, config.name
+                        ),
+                    );
+                }
+                Some(Look::Due) => shared.request_stop(Stop::LibraryChanged),
+                Some(Look::Nothing) | None => {}
             }
             let Some(stop) = *shared.stop.lock() else { continue };
             let now = Instant::now();
@@ -682,32 +693,56 @@ impl Daemon {
 
 /// `script-reloading=on`: looks once a second for a loaded app library whose file changed, and
 /// reports it once the new file has stayed the same for a whole look (a file still being written
-/// is not loaded half-done).
+/// is not loaded half-done); the process is due for replacement `delay` later.
 struct LibraryWatch {
     last_look: Instant,
     /// What the last look found changed.
     changed: Vec<(String, FileStamp)>,
+    delay: Duration,
+    /// When a settled change makes this process due for replacement.
+    due: Option<Instant>,
 }
 
-impl Default for LibraryWatch {
-    fn default() -> Self {
-        LibraryWatch { last_look: Instant::now(), changed: Vec::new() }
-    }
+/// What a [`LibraryWatch::look`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Look {
+    Nothing,
+    /// A library's new file settled: the process is due `wait` from now.
+    Changed {
+        path: String,
+        wait: Duration,
+    },
+    /// The process is due for replacement.
+    Due,
 }
 
 impl LibraryWatch {
     const EVERY: Duration = Duration::from_secs(1);
+    /// How much later each process of a group is replaced than the one before it.
+    const ROLL: Duration = Duration::from_secs(2);
 
-    /// The path of a library whose new file was the same at this look and the last one.
-    fn settled_change(&mut self) -> Option<String> {
+    fn new(delay: Duration) -> Self {
+        LibraryWatch { last_look: Instant::now(), changed: Vec::new(), delay, due: None }
+    }
+
+    fn look(&mut self) -> Look {
+        if let Some(due) = self.due {
+            return if Instant::now() >= due { Look::Due } else { Look::Nothing };
+        }
         if self.last_look.elapsed() < Self::EVERY {
-            return None;
+            return Look::Nothing;
         }
         self.last_look = Instant::now();
         let changed = app::library::changed_on_disk();
         let settled = changed.iter().find(|now| self.changed.contains(now)).map(|(path, _)| path.clone());
         self.changed = changed;
-        settled
+        match settled {
+            Some(path) => {
+                self.due = Some(Instant::now() + self.delay);
+                Look::Changed { path, wait: self.delay }
+            }
+            None => Look::Nothing,
+        }
     }
 }
 

@@ -233,6 +233,7 @@ impl Supervisor {
             parent: self.parent,
             main: self.main,
             stagger,
+            slot,
         };
         // SAFETY: Apache's parent forks from its main thread; the child only runs the daemon's
         // main loop and never returns into Apache (it ends with _exit).
