@@ -110,7 +110,9 @@ pub struct DirConfig {
     /// `RGIPassAuthorization`.
     pub pass_authorization: Option<bool>,
     /// `RGIProcessGroup`: the daemon process group (or `%{GLOBAL}`) serving requests here.
-    pub process_group: Option<String>,
+    pub process_group: Option<crate::daemon::select::ProcessGroupSpec>,
+    /// `RGIRestrictProcess`: the only process groups (`%{GLOBAL}`: embedded) allowed here.
+    pub restrict_process: Option<Vec<String>>,
     /// `RGIIgnoreActivity`: requests here do not keep a daemon process from its inactivity-timeout.
     pub ignore_activity: Option<bool>,
     /// `RGIOption NAME VALUE`, in order; a later name replaces an earlier one.
@@ -152,6 +154,7 @@ impl DirConfig {
             application_group: add.application_group.clone().or_else(|| base.application_group.clone()),
             pass_authorization: add.pass_authorization.or(base.pass_authorization),
             process_group: add.process_group.clone().or_else(|| base.process_group.clone()),
+            restrict_process: add.restrict_process.clone().or_else(|| base.restrict_process.clone()),
             ignore_activity: add.ignore_activity.or(base.ignore_activity),
             options: base.options.clone(),
             option_pairs: Vec::new(),

@@ -1,13 +1,17 @@
 //! The content handler: serves a request with the app of its `RGIScriptAlias`.
 
-use std::ffi::c_int;
+use std::ffi::{CStr, c_int};
+use std::sync::Arc;
 
 use rgi::abi;
 use smallvec::SmallVec;
 
 use crate::app;
 use crate::config::{self, GroupSpec};
-use crate::daemon;
+use crate::daemon::{
+    self, DaemonGroup,
+    select::{self, ProcessGroupSpec},
+};
 use crate::environ;
 use crate::ffi::{self, sys};
 use crate::logging::CurrentRequest;
@@ -73,6 +77,47 @@ pub unsafe fn application_group(r: *const sys::request_rec, spec: &GroupSpec) ->
     name
 }
 
+/// The daemon process group that serves `r` (`None`: Apache's own children), or the status to
+/// answer when `RGIRestrictProcess` refuses the group or no group of that name serves the server.
+///
+/// # Safety
+/// `r` must be a live request of the running configuration.
+unsafe fn serving_group<'a>(
+    r: *mut sys::request_rec,
+    alias: Option<&'a config::Alias>,
+    dir: Option<&'a config::DirConfig>,
+) -> Result<Option<&'a Arc<DaemonGroup>>, c_int> {
+    // SAFETY: a live request: its tables live in the request pool, for the request.
+    let env =
+        |var: &CStr| unsafe { ffi::table_get((*r).subprocess_env, var).or_else(|| ffi::table_get((*r).notes, var)) };
+    let (fixed, spec) = (alias.and_then(|a| a.process_group.as_deref()), dir.and_then(|d| d.process_group.as_ref()));
+    let dynamic = fixed.is_none() && matches!(spec, Some(ProcessGroupSpec::Env(_)));
+    let name = select::request_group(fixed, spec, env);
+    let restrict = dir.and_then(|d| d.restrict_process.as_deref());
+    if !select::allowed(restrict, name.as_deref()) {
+        let why = format!(
+            "RGIRestrictProcess: process group '{}' may not serve this request (allowed here: {}); answering 500",
+            name.as_deref().unwrap_or(daemon::GLOBAL),
+            restrict.unwrap_or_default().join(" ")
+        );
+        // SAFETY: a live request.
+        unsafe { crate::request::log_request(r, sys::APLOG_ERR, &why) };
+        return Err(sys::HTTP_INTERNAL_SERVER_ERROR);
+    }
+    let Some(name) = name else { return Ok(None) };
+    // SAFETY: a live request of the running configuration.
+    match unsafe { daemon::find_group((*r).server, &name) } {
+        Some(group) => Ok(Some(group)),
+        None => {
+            let from = if dynamic { " (from RGIProcessGroup %{ENV:...})" } else { "" };
+            let why = format!("no RGIDaemonProcess named '{name}'{from} serves this server; answering 500");
+            // SAFETY: a live request.
+            unsafe { crate::request::log_request(r, sys::APLOG_ERR, &why) };
+            Err(sys::HTTP_INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
 unsafe fn handle(r: *mut sys::request_rec) -> c_int {
     // SAFETY: a live request of the running configuration, on this thread.
     unsafe {
@@ -98,13 +143,14 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             .or_else(|| dir.and_then(|d| d.pass_authorization))
             .unwrap_or(false);
 
-        let process_group = daemon::request_group(
-            alias.and_then(|a| a.process_group.as_deref()),
-            dir.and_then(|d| d.process_group.as_deref()),
-        );
-        if let Some(process_group) = process_group {
+        let daemon_group = match serving_group(r, alias, dir) {
+            Ok(group) => group,
+            Err(status) => return status,
+        };
+        if let Some(daemon_group) = daemon_group {
+            let process_group = daemon_group.name.as_str();
             let request = daemon::client::Delegated {
-                process_group,
+                group: daemon_group,
                 library,
                 application_group: &group,
                 options,

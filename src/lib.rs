@@ -214,8 +214,7 @@ unsafe fn import_scripts(main: *mut sys::server_rec) {
     while !s.is_null() {
         // SAFETY: walking the live server list of the running configuration.
         let conf = unsafe { config::server_config(s) };
-        for import in conf.imports.iter().filter(|i| daemon::request_group(i.process_group.as_deref(), None).is_none())
-        {
+        for import in conf.imports.iter().filter(|i| daemon::is_embedded(i.process_group.as_deref())) {
             if let Err(why) = app::instance(
                 import.library.as_bytes(),
                 import.application_group.as_bytes(),

@@ -64,6 +64,11 @@ fn configtest_rejects_bad_daemon_directives() {
         ("RGIDaemonProcess a/b".into(), "RGIDaemonProcess", "not a valid process group name"),
         ("RGIDaemonProcess a\nRGIDaemonProcess a".into(), "RGIDaemonProcess", "used twice"),
         ("RGIProcessGroup missing".into(), "RGIProcessGroup", "no RGIDaemonProcess named 'missing'"),
+        ("RGIProcessGroup %{ENV:}".into(), "RGIProcessGroup", "names no variable"),
+        ("RGIProcessGroup %{SERVER}".into(), "RGIProcessGroup", "not a process group"),
+        ("RGIRestrictProcess".into(), "RGIRestrictProcess", "needs the names of the process groups"),
+        ("RGIRestrictProcess %{GLOBAL} missing".into(), "RGIRestrictProcess", "no RGIDaemonProcess named 'missing'"),
+        ("RGIRestrictProcess a/b".into(), "RGIRestrictProcess", "not a valid process group name"),
         (format!("RGIScriptAlias /x {hello} process-group=missing"), "RGIScriptAlias", "no RGIDaemonProcess"),
         (format!("RGIScriptAlias /x {hello} process-group=a/b"), "RGIScriptAlias", "not a valid process group"),
         (
@@ -101,7 +106,8 @@ fn configtest_rejects_bad_daemon_directives() {
         "processes=2 threads=3 user=www-data group=www-data umask=0027 home=/ display-name=%{GROUP} \
          maximum-requests=10 inactivity-timeout=5 restart-interval=60 maximum-memory=1G cpu-time-limit=3600 script-reloading=on priority=0 stack-size=4M env=A=b request-timeout=5 queue-timeout=5 connect-timeout=5 \
          socket-timeout=5 graceful-timeout=5 shutdown-timeout=5 listen-backlog=10",
-        "<Location /embedded>\n RGIProcessGroup %{GLOBAL}\n</Location>\n",
+        "<Location /embedded>\n RGIProcessGroup %{GLOBAL}\n</Location>\n\
+         <Location /chosen>\n RGIProcessGroup %{ENV:GROUP}\n RGIRestrictProcess app %{GLOBAL}\n</Location>\n",
     ));
     assert!(ok, "{output}");
 }
@@ -626,6 +632,53 @@ fn restrict_embedded_refuses_what_is_not_delegated() {
         assert_eq!(apache.get(path).status, 500, "{path}");
     }
     assert!(apache.wait_for_log("RGIRestrictEmbedded On: this request is not delegated to a daemon process group"));
+}
+
+#[test]
+fn a_request_variable_chooses_the_process_group_within_rgirestrictprocess() {
+    let environ = example("environ");
+    let apache = Apache::start(
+        Config::new(format!(
+            "RGIDaemonProcess alpha processes=1 threads=2\n\
+             RGIDaemonProcess beta processes=1 threads=2\n\
+             SetEnvIf X-Group \"^(.+)$\" PROCESS_GROUP=$1\n\
+             RGIScriptAlias /any {environ}\n\
+             RGIScriptAlias /alpha-only {environ}\n\
+             RGIProcessGroup %{{ENV:PROCESS_GROUP}}\n\
+             <Location /alpha-only>\n  RGIRestrictProcess alpha\n</Location>\n",
+            environ = environ.display()
+        ))
+        .module("setenvif"),
+    );
+    let get = |path: &str, group: Option<&str>| {
+        let header = group.map(|g| format!("X-Group: {g}\r\n")).unwrap_or_default();
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{header}Connection: close\r\n\r\n");
+        apache.request(raw.as_bytes())
+    };
+    let served_by = |path: &str, group: Option<&str>| {
+        let r = get(path, group);
+        assert_eq!(r.status, 200, "{path} as {group:?}: {r:?}");
+        r.environ()["rgi.process_group"].clone()
+    };
+    assert_eq!(served_by("/any", Some("alpha")), "alpha");
+    assert_eq!(served_by("/any", Some("beta")), "beta");
+    // Unset: Apache's own children, as %{GLOBAL}.
+    assert_eq!(served_by("/any", None), "");
+    let r = get("/any", Some("nosuch"));
+    assert_eq!(r.status, 500, "{r:?}");
+    assert!(
+        apache.wait_for_log("no RGIDaemonProcess named 'nosuch' (from RGIProcessGroup %{ENV:...}) serves this server")
+    );
+
+    assert_eq!(served_by("/alpha-only", Some("alpha")), "alpha");
+    assert_eq!(get("/alpha-only", Some("beta")).status, 500);
+    assert!(
+        apache
+            .wait_for_log("RGIRestrictProcess: process group 'beta' may not serve this request (allowed here: alpha)")
+    );
+    // The restriction covers embedded too, unless it lists %{GLOBAL}.
+    assert_eq!(get("/alpha-only", None).status, 500);
+    assert!(apache.wait_for_log("RGIRestrictProcess: process group '%{GLOBAL}' may not serve this request"));
 }
 
 /// Whether a process is gone (or a zombie nobody has reaped yet).

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use rgi::abi::{self, HostRequest, RgiPair, RgiStatus, RgiStr, status};
 
+use super::DaemonGroup;
 use super::host::body_error;
 use super::protocol::{self, FLAG_ACK, FLAG_IGNORE_ACTIVITY, ToApache, ToDaemon};
 use super::socket::{self, Conn, ConnError, never_read};
-use super::{DaemonGroup, find_group};
 use crate::ffi::sys;
 use crate::handler::finish;
 use crate::request::{EMBEDDED_HOST, Phase, RequestContext};
@@ -99,7 +99,7 @@ impl Embedded {
 /// What the handler decided for a request that goes to a daemon.
 pub struct Delegated<'a> {
     /// The process group.
-    pub process_group: &'a str,
+    pub group: &'a Arc<DaemonGroup>,
     /// The app library.
     pub library: &'a [u8],
     /// The application group, expanded.
@@ -121,15 +121,11 @@ pub unsafe fn handle(r: *mut sys::request_rec, d: &Delegated<'_>) -> c_int {
         r,
         Phase::Handler,
         d.application_group,
-        d.process_group.as_bytes(),
+        d.group.name.as_bytes(),
         d.pass_authorization,
         d.options,
     );
-    // SAFETY: a live request of the running configuration.
-    let Some(group) = (unsafe { find_group((*r).server, d.process_group) }) else {
-        ctx.log(sys::APLOG_ERR, &format!("no RGIDaemonProcess named '{}'; answering 500", d.process_group));
-        return sys::HTTP_INTERNAL_SERVER_ERROR;
-    };
+    let group = d.group;
     let Some(path) = group.socket_path.get() else {
         ctx.log(
             sys::APLOG_ERR,

@@ -7,7 +7,8 @@
 //! - [`supervisor`]: the Apache parent's side: starts, watches, restarts and replaces daemons;
 //! - [`process`]: a daemon process's own life: privileges, apps, worker threads, timeouts;
 //! - [`host`]: the `HostApi` apps get inside a daemon process;
-//! - [`client`]: the Apache child's side of a delegated request.
+//! - [`client`]: the Apache child's side of a delegated request;
+//! - [`select`]: which group serves a request (`RGIProcessGroup`, `RGIRestrictProcess`).
 //!
 //! See `docs/daemon.md` for the directives, their defaults and an example.
 
@@ -16,6 +17,7 @@ pub mod client;
 pub mod host;
 pub mod process;
 pub mod protocol;
+pub mod select;
 pub mod socket;
 pub mod supervisor;
 
@@ -27,6 +29,7 @@ use std::time::Duration;
 use crate::cstr;
 use crate::directives::{self, DIRECTORY, SERVER, command, directive, words};
 use crate::ffi::{self, sys};
+use select::ProcessGroupSpec;
 
 /// The name that sends a request to Apache's own children (embedded mode).
 pub const GLOBAL: &str = "%{GLOBAL}";
@@ -334,10 +337,9 @@ pub unsafe fn all_groups(main: *const sys::server_rec) -> Vec<Arc<DaemonGroup>> 
     groups
 }
 
-/// The process group a request goes to, from `process-group=` or `RGIProcessGroup`;
-/// `None` (or `%{GLOBAL}`) is embedded.
-pub fn request_group<'a>(alias: Option<&'a str>, dir: Option<&'a str>) -> Option<&'a str> {
-    alias.or(dir).filter(|g| *g != GLOBAL)
+/// Whether a `process-group=` (of an alias or an import) keeps the app in Apache's own children.
+pub fn is_embedded(process_group: Option<&str>) -> bool {
+    process_group.is_none_or(|g| g == GLOBAL)
 }
 
 /// Checks the whole configuration once it is read (`check_config`): every process group named
@@ -382,7 +384,7 @@ pub unsafe fn check_config(main: *mut sys::server_rec, pool: *mut sys::apr_pool_
         while !s.is_null() {
             // SAFETY: walking the live server list.
             let imports = unsafe { &crate::config::server_config(s).imports };
-            if let Some(import) = imports.iter().find(|i| request_group(i.process_group.as_deref(), None).is_none()) {
+            if let Some(import) = imports.iter().find(|i| is_embedded(i.process_group.as_deref())) {
                 return Err(format!(
                     "RGIImportScript {}: RGIRestrictEmbedded On forbids apps in Apache's own processes \
                      (add process-group=NAME)",
@@ -486,12 +488,29 @@ unsafe extern "C" fn process_group(cmd: *mut sys::cmd_parms, conf: *mut c_void, 
     // SAFETY: Apache passes a live cmd, our DirConfig and a word.
     unsafe {
         directive(cmd, || {
-            let name = ffi::text(arg).into_owned();
-            if name != GLOBAL {
-                check_group_name(&name)?;
-                daemon_config(cmd).references.push(("RGIProcessGroup", name.clone()));
+            let spec = ProcessGroupSpec::parse(&ffi::text(arg))?;
+            if let Some(name) = spec.fixed_name() {
+                daemon_config(cmd).references.push(("RGIProcessGroup", name.to_string()));
             }
-            (*conf.cast::<crate::config::DirConfig>()).process_group = Some(name);
+            (*conf.cast::<crate::config::DirConfig>()).process_group = Some(spec);
+            Ok(())
+        })
+    }
+}
+
+unsafe extern "C" fn restrict_process(
+    cmd: *mut sys::cmd_parms,
+    conf: *mut c_void,
+    argc: c_int,
+    argv: *const *mut c_char,
+) -> *const c_char {
+    // SAFETY: Apache passes a live cmd, our DirConfig and argc words.
+    unsafe {
+        directive(cmd, || {
+            let names = select::parse_restriction(&words(argc, argv))?;
+            let references = &mut daemon_config(cmd).references;
+            references.extend(names.iter().filter(|n| *n != GLOBAL).map(|n| ("RGIRestrictProcess", n.clone())));
+            (*conf.cast::<crate::config::DirConfig>()).restrict_process = Some(names);
             Ok(())
         })
     }
@@ -538,7 +557,7 @@ unsafe extern "C" fn socket_prefix_directive(
 }
 
 /// The daemon-mode directives.
-pub const DIRECTIVES: [sys::command_rec; 5] = [
+pub const DIRECTIVES: [sys::command_rec; 6] = [
     command(
         cstr!("RGIDaemonProcess"),
         sys::cmd_func { take_argv: Some(daemon_process) },
@@ -551,7 +570,14 @@ pub const DIRECTIVES: [sys::command_rec; 5] = [
         sys::cmd_func { take1: Some(process_group) },
         DIRECTORY,
         sys::cmd_how_TAKE1,
-        cstr!("NAME | %{GLOBAL}: the daemon process group that serves requests here"),
+        cstr!("NAME | %{GLOBAL} | %{ENV:variable}: the daemon process group that serves requests here"),
+    ),
+    command(
+        cstr!("RGIRestrictProcess"),
+        sys::cmd_func { take_argv: Some(restrict_process) },
+        DIRECTORY,
+        sys::cmd_how_TAKE_ARGV,
+        cstr!("NAME|%{GLOBAL} ...: the only process groups requests here may be served by"),
     ),
     command(
         cstr!("RGIIgnoreActivity"),
@@ -682,10 +708,9 @@ mod tests {
 
     #[test]
     fn global_means_embedded() {
-        assert_eq!(request_group(Some("a"), Some("b")), Some("a"));
-        assert_eq!(request_group(None, Some("b")), Some("b"));
-        assert_eq!(request_group(Some(GLOBAL), Some("b")), None);
-        assert_eq!(request_group(None, None), None);
+        assert!(is_embedded(None));
+        assert!(is_embedded(Some(GLOBAL)));
+        assert!(!is_embedded(Some("shop")));
     }
 
     #[test]
