@@ -97,6 +97,8 @@ pub struct ServerConfig {
     pub daemon: crate::daemon::ServerDaemonConfig,
     /// `RGISessionCache`, `RGISessionLocks` (read from the main server only).
     pub sessions: crate::session::Settings,
+    /// `RGISlowRequests` (main server only): log requests still running after this long.
+    pub slow_requests: Option<std::time::Duration>,
 }
 
 /// One `RGIOption`: a name and its value (`None` removes an inherited option).
@@ -211,6 +213,7 @@ pub unsafe extern "C" fn merge_server_config(
             imports: add.imports.clone(),
             daemon: crate::daemon::ServerDaemonConfig::merge(&base.daemon, &add.daemon),
             sessions: add.sessions.clone(),
+            slow_requests: add.slow_requests.or(base.slow_requests),
         };
         // SAFETY: the live configuration pool.
         unsafe { ffi::pool_box(p, merged) }.cast()

@@ -302,8 +302,33 @@ pub const SERVER: i32 = sys::RSRC_CONF;
 /// Directives allowed there and in `<Directory>`/`<Location>` sections.
 pub const DIRECTORY: i32 = sys::RSRC_CONF | sys::ACCESS_CONF;
 
-/// The core directives: aliases, groups, imports, options.
-pub const CORE: [sys::command_rec; 6] = [
+/// Fails unless the directive is in the main server (not a virtual host or section).
+///
+/// # Safety
+/// `cmd` must be the live command of a directive being read.
+pub unsafe fn global_only(cmd: *mut sys::cmd_parms) -> Result<(), String> {
+    // SAFETY: guaranteed by the caller.
+    let err = unsafe { sys::ap_check_cmd_context(cmd, sys::GLOBAL_ONLY as u32) };
+    if err.is_null() {
+        Ok(())
+    } else {
+        Err("is only allowed in the main server configuration, not in a virtual host or section".into())
+    }
+}
+
+unsafe extern "C" fn slow_requests(cmd: *mut sys::cmd_parms, _: *mut c_void, arg: *const c_char) -> *const c_char {
+    // SAFETY: Apache passes a live cmd and a word.
+    unsafe {
+        directive(cmd, || {
+            global_only(cmd)?;
+            server_config(cmd).slow_requests = crate::slow::parse_threshold(&ffi::text(arg))?;
+            Ok(())
+        })
+    }
+}
+
+/// The core directives: aliases, groups, imports, options, slow-request logging.
+pub const CORE: [sys::command_rec; 7] = [
     command(
         cstr!("RGIScriptAlias"),
         sys::cmd_func { take_argv: Some(script_alias::<false>) },
@@ -345,6 +370,13 @@ pub const CORE: [sys::command_rec; 6] = [
         DIRECTORY,
         sys::cmd_how_FLAG,
         cstr!("On|Off: pass the Authorization header to apps as HTTP_AUTHORIZATION (default Off)"),
+    ),
+    command(
+        cstr!("RGISlowRequests"),
+        sys::cmd_func { take1: Some(slow_requests) },
+        SERVER,
+        sys::cmd_how_TAKE1,
+        cstr!("SECONDS: log requests still running after SECONDS, and again when they end (default 0: off)"),
     ),
 ];
 

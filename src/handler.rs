@@ -30,7 +30,14 @@ pub unsafe extern "C" fn handler(r: *mut sys::request_rec) -> c_int {
         }
         let _current = CurrentRequest::enter(r);
         // SAFETY: a live request on this thread.
-        unsafe { handle(r) }
+        let watched = unsafe { crate::slow::watch(r) };
+        // SAFETY: as above.
+        let answer = unsafe { handle(r) };
+        if let Some(watched) = watched {
+            // SAFETY: as above.
+            unsafe { watched.finish(r, answer) };
+        }
+        answer
     })
 }
 

@@ -14,6 +14,7 @@
 //! - [`daemon`]: daemon mode (`RGIDaemonProcess`): supervised processes serving apps.
 //! - [`logging`]: `tracing` and panics into the error log.
 //! - [`session`]: the session store apps reach through the host table.
+//! - [`slow`]: `RGISlowRequests`, requests logged while they run too long.
 
 pub mod app;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod output;
 pub mod request;
 pub mod response;
 pub mod session;
+pub mod slow;
 pub mod status;
 pub mod translate;
 pub mod usage;
@@ -203,6 +205,7 @@ unsafe extern "C" fn child_init(pchild: *mut sys::apr_pool_t, s: *mut sys::serve
                 Some(sys::apr_pool_cleanup_null),
             );
             session::child_init(pchild, s);
+            slow::child_init(config::server_config(s).slow_requests);
             import_scripts(s);
         }
     })

@@ -1,5 +1,5 @@
 //! `SetHandler rgi-status`: counters shared by all of Apache's children, as HTML and in
-//! Prometheus' text format.
+//! Prometheus' text format; and `RGISlowRequests`, the error-log lines of slow requests.
 
 mod support;
 
@@ -169,4 +169,52 @@ fn daemon_processes_and_their_groups_are_shown() {
     assert!(!metrics.contains(&format!("pid=\"{first}\"")), "the dead process is gone:\n{metrics}");
     let html = apache.get("/rgi-status").text();
     assert!(html.contains("shop") && html.contains(&second), "{html}");
+}
+
+#[test]
+fn rgislowrequests_logs_a_request_while_it_runs_and_when_it_ends() {
+    let info = example("procinfo");
+    let apache = Apache::start(Config::new(format!(
+        "RGISlowRequests 0.3\nRGIDaemonProcess slow threads=2\n\
+         RGIScriptAlias /embedded {info}\nRGIScriptAlias /daemon {info} process-group=slow\n",
+        info = info.display()
+    )));
+    assert_eq!(apache.get("/embedded").status, 200);
+    for mode in ["embedded", "daemon"] {
+        let port = apache.port;
+        let path = format!("/{mode}?sleep=3000");
+        let request = {
+            let path = path.clone();
+            std::thread::spawn(move || support::http::get(port, &path))
+        };
+        let running = format!("GET {path} HTTP/1.1 still running after 0.");
+        assert!(apache.wait_for_log(&running), "{mode}: no line while it runs:\n{}", apache.error_log());
+        assert!(!request.is_finished(), "{mode}: logged while it runs, not after");
+        assert_eq!(request.join().unwrap().status, 200);
+        let log = apache.error_log();
+        let line = log.lines().find(|l| l.contains(&running)).unwrap();
+        let id = line.split("[request ").nth(1).and_then(|rest| rest.split(']').next()).unwrap();
+        let finished = format!("[request {id}] slow request finished after 3.");
+        assert!(apache.wait_for_log(&finished), "{mode}: no line at its end:\n{}", apache.error_log());
+        let log = apache.error_log();
+        let end = log.lines().find(|l| l.contains(&finished)).unwrap();
+        assert!(end.ends_with("s with status 200"), "{mode}: {end}");
+    }
+    let log = apache.error_log();
+    assert!(!log.contains("GET /embedded HTTP/1.1 still running"), "a quick request is not slow:\n{log}");
+}
+
+#[test]
+fn configtest_rejects_bad_rgislowrequests() {
+    for (conf, expected) in [
+        ("RGISlowRequests soon", "'soon' is not a number of seconds"),
+        ("RGISlowRequests -2", "from 0 (off) to 86400"),
+        ("<VirtualHost *:80>\nRGISlowRequests 2\n</VirtualHost>", "only allowed in the main server"),
+    ] {
+        let (ok, output) = support::configtest(&Config::new(format!("{conf}\n")));
+        assert!(!ok, "{conf} must fail apache2 -t");
+        assert!(output.contains("RGISlowRequests") && output.contains(expected), "{conf}:\n{output}");
+    }
+    let (ok, output) = support::configtest(&Config::new("RGISlowRequests 2.5\n"));
+    assert!(ok, "{output}");
 }

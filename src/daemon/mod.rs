@@ -27,7 +27,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::cstr;
-use crate::directives::{self, DIRECTORY, SERVER, command, directive, words};
+use crate::directives::{self, DIRECTORY, SERVER, command, directive, global_only, words};
 use crate::ffi::{self, sys};
 use select::ProcessGroupSpec;
 
@@ -435,20 +435,6 @@ pub fn socket_path(prefix: &str, parent_pid: u32, group: &str) -> PathBuf {
 unsafe fn daemon_config<'a>(cmd: *mut sys::cmd_parms) -> &'a mut ServerDaemonConfig {
     // SAFETY: guaranteed by the caller.
     unsafe { &mut directives::server_config(cmd).daemon }
-}
-
-/// Fails unless the directive is in the main server (not a virtual host or section).
-///
-/// # Safety
-/// `cmd` must be the live command of a directive being read.
-unsafe fn global_only(cmd: *mut sys::cmd_parms) -> Result<(), String> {
-    // SAFETY: guaranteed by the caller.
-    let err = unsafe { sys::ap_check_cmd_context(cmd, sys::GLOBAL_ONLY as u32) };
-    if err.is_null() {
-        Ok(())
-    } else {
-        Err("is only allowed in the main server configuration, not in a virtual host or section".into())
-    }
 }
 
 /// Checks `user=`/`group=` name real accounts (numeric `#ID`s are taken as they are).
