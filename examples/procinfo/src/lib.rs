@@ -2,7 +2,8 @@
 //! `title`, and with `?env=NAME` that variable of its environment)
 //! as `key=value` lines, after sleeping `?sleep=MS` milliseconds: the daemon-mode tests use it to
 //! see processes being replaced, users being dropped to, and requests being slow. `?spin=MS`
-//! keeps a core busy for MS milliseconds and `?hold=MIB` keeps MIB more memory for the process's
+//! keeps a core busy until the thread has used MS milliseconds of CPU (however long a loaded
+//! machine makes that take, up to a minute) and `?hold=MIB` keeps MIB more memory for the process's
 //! life: a leaky or CPU-hungry app, for the limits that replace such processes. `?stack=KIB`
 //! recurses through KIB of stack, as a deeply recursive app does.
 
@@ -17,11 +18,23 @@ fn recurse(kib: usize) -> u8 {
     if kib <= 1 { frame[0] } else { recurse(kib - 1).wrapping_add(frame[1023]) }
 }
 
-/// The nice value, field 19 of /proc/self/stat (counted after the command name's ')').
-fn nice() -> String {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// Fields of a /proc stat file after the command name's ')' (field 3 onwards).
+fn stat_fields(path: &str) -> Vec<String> {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    after_name.split_whitespace().nth(16).unwrap_or("?").to_string()
+    after_name.split_whitespace().map(str::to_string).collect()
+}
+
+/// The nice value, field 19 of /proc/self/stat.
+fn nice() -> String {
+    stat_fields("/proc/self/stat").get(16).cloned().unwrap_or_else(|| "?".into())
+}
+
+/// CPU time this thread has used (utime + stime, fields 14 and 15, in clock ticks of 10 ms).
+fn thread_cpu() -> Duration {
+    let fields = stat_fields("/proc/thread-self/stat");
+    let ticks: u64 = fields.get(11..13).into_iter().flatten().filter_map(|f| f.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 10)
 }
 
 /// A field of /proc/self/status (its first number for Uid/Gid).
@@ -40,10 +53,13 @@ impl rgi::App for ProcInfo {
             std::thread::sleep(Duration::from_millis(ms.min(600_000)));
         }
         if let Some(ms) = req.query_param("spin").and_then(|v| v.parse::<u64>().ok()) {
-            let until = Instant::now() + Duration::from_millis(ms.min(60_000));
+            let (wanted, give_up) =
+                (thread_cpu() + Duration::from_millis(ms.min(60_000)), Instant::now() + Duration::from_secs(60));
             let mut x = 0u64;
-            while Instant::now() < until {
-                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            while thread_cpu() < wanted && Instant::now() < give_up {
+                for _ in 0..1_000_000 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
             }
         }
         if let Some(kib) = req.query_param("stack").and_then(|v| v.parse::<usize>().ok()) {
