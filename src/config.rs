@@ -123,6 +123,8 @@ pub struct DirConfig {
     option_pairs: Vec<RgiPair>,
     /// The auth libraries (`RGIAuthUserScript`, …).
     pub auth: crate::auth::config::DirAuth,
+    /// `RGIDispatchScript`: the library choosing each request's groups.
+    pub dispatch: Option<crate::auth::config::AuthScript>,
 }
 
 impl DirConfig {
@@ -161,6 +163,7 @@ impl DirConfig {
             options: base.options.clone(),
             option_pairs: Vec::new(),
             auth: crate::auth::config::DirAuth::merge(&base.auth, &add.auth),
+            dispatch: add.dispatch.clone().or_else(|| base.dispatch.clone()),
         };
         for (name, value) in &add.options {
             merged.options.retain(|(n, _)| n != name);

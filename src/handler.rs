@@ -86,6 +86,7 @@ pub unsafe fn application_group(r: *const sys::request_rec, spec: &GroupSpec) ->
 
 /// The daemon process group that serves `r` (`None`: Apache's own children), or the status to
 /// answer when `RGIRestrictProcess` refuses the group or no group of that name serves the server.
+/// `dispatched` (`RGIDispatchScript`'s answer) overrides the alias's and the directory's choice.
 ///
 /// # Safety
 /// `r` must be a live request of the running configuration.
@@ -93,12 +94,20 @@ unsafe fn serving_group<'a>(
     r: *mut sys::request_rec,
     alias: Option<&'a config::Alias>,
     dir: Option<&'a config::DirConfig>,
+    dispatched: Option<&'a ProcessGroupSpec>,
 ) -> Result<Option<&'a Arc<DaemonGroup>>, c_int> {
     // SAFETY: a live request: its tables live in the request pool, for the request.
     let env =
         |var: &CStr| unsafe { ffi::table_get((*r).subprocess_env, var).or_else(|| ffi::table_get((*r).notes, var)) };
-    let (fixed, spec) = (alias.and_then(|a| a.process_group.as_deref()), dir.and_then(|d| d.process_group.as_ref()));
-    let dynamic = fixed.is_none() && matches!(spec, Some(ProcessGroupSpec::Env(_)));
+    let (fixed, spec) = match dispatched {
+        Some(spec) => (None, Some(spec)),
+        None => (alias.and_then(|a| a.process_group.as_deref()), dir.and_then(|d| d.process_group.as_ref())),
+    };
+    let from = match (dispatched, fixed, spec) {
+        (Some(_), ..) => " (from RGIDispatchScript)",
+        (None, None, Some(ProcessGroupSpec::Env(_))) => " (from RGIProcessGroup %{ENV:...})",
+        _ => "",
+    };
     let name = select::request_group(fixed, spec, env);
     let restrict = dir.and_then(|d| d.restrict_process.as_deref());
     if !select::allowed(restrict, name.as_deref()) {
@@ -116,7 +125,6 @@ unsafe fn serving_group<'a>(
     match unsafe { daemon::find_group((*r).server, &name) } {
         Some(group) => Ok(Some(group)),
         None => {
-            let from = if dynamic { " (from RGIProcessGroup %{ENV:...})" } else { "" };
             let why = format!("no RGIDaemonProcess named '{name}'{from} serves this server; answering 500");
             // SAFETY: a live request.
             unsafe { crate::request::log_request(r, sys::APLOG_ERR, &why) };
@@ -138,9 +146,15 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             return sys::HTTP_NOT_FOUND;
         }
         let dir = config::dir_config(r);
+        let choice = match crate::dispatch::choose(r, dir) {
+            Ok(choice) => choice,
+            Err(status) => return status,
+        };
         let default_group = GroupSpec::Resource;
-        let spec = alias
-            .and_then(|a| a.application_group.as_ref())
+        let spec = choice
+            .application_group
+            .as_ref()
+            .or_else(|| alias.and_then(|a| a.application_group.as_ref()))
             .or_else(|| dir.and_then(|d| d.application_group.as_ref()))
             .unwrap_or(&default_group);
         let group = application_group(r, spec);
@@ -150,7 +164,7 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             .or_else(|| dir.and_then(|d| d.pass_authorization))
             .unwrap_or(false);
 
-        let daemon_group = match serving_group(r, alias, dir) {
+        let daemon_group = match serving_group(r, alias, dir, choice.process_group.as_ref()) {
             Ok(group) => group,
             Err(status) => return status,
         };

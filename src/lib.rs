@@ -12,6 +12,7 @@
 //! - [`app`]: checking, loading and instantiating app libraries.
 //! - [`auth`]: Rust libraries as Apache's authentication and authorisation.
 //! - [`daemon`]: daemon mode (`RGIDaemonProcess`): supervised processes serving apps.
+//! - [`dispatch`]: `RGIDispatchScript`, Rust code choosing a request's groups.
 //! - [`logging`]: `tracing` and panics into the error log.
 //! - [`session`]: the session store apps reach through the host table.
 //! - [`slow`]: `RGISlowRequests`, requests logged while they run too long.
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod directives;
+pub mod dispatch;
 pub mod environ;
 pub mod ffi;
 pub mod handler;
@@ -45,6 +47,7 @@ static COMMANDS: directives::Commands<
         directives::CORE.len()
             + auth::directives::AUTH.len()
             + daemon::DIRECTIVES.len()
+            + dispatch::DIRECTIVES.len()
             + session::directives::SESSIONS.len()
             + 1
     },
@@ -52,6 +55,7 @@ static COMMANDS: directives::Commands<
     &directives::CORE,
     &auth::directives::AUTH,
     &daemon::DIRECTIVES,
+    &dispatch::DIRECTIVES,
     &session::directives::SESSIONS,
 ]);
 

@@ -69,6 +69,13 @@ fn configtest_rejects_bad_daemon_directives() {
         ("RGIRestrictProcess".into(), "RGIRestrictProcess", "needs the names of the process groups"),
         ("RGIRestrictProcess %{GLOBAL} missing".into(), "RGIRestrictProcess", "no RGIDaemonProcess named 'missing'"),
         ("RGIRestrictProcess a/b".into(), "RGIRestrictProcess", "not a valid process group name"),
+        (format!("RGIDispatchScript {hello}"), "RGIDispatchScript", "dispatcher"),
+        ("RGIDispatchScript /no/such/lib.so".into(), "RGIDispatchScript", "/no/such/lib.so"),
+        (
+            format!("RGIDispatchScript {} process-group=x", example("dispatch").display()),
+            "RGIDispatchScript",
+            "only application-group=",
+        ),
         (format!("RGIScriptAlias /x {hello} process-group=missing"), "RGIScriptAlias", "no RGIDaemonProcess"),
         (format!("RGIScriptAlias /x {hello} process-group=a/b"), "RGIScriptAlias", "not a valid process group"),
         (
@@ -679,6 +686,49 @@ fn a_request_variable_chooses_the_process_group_within_rgirestrictprocess() {
     // The restriction covers embedded too, unless it lists %{GLOBAL}.
     assert_eq!(get("/alpha-only", None).status, 500);
     assert!(apache.wait_for_log("RGIRestrictProcess: process group '%{GLOBAL}' may not serve this request"));
+}
+
+#[test]
+fn rgidispatchscript_chooses_the_groups_of_each_request() {
+    let (environ, dispatch) = (example("environ"), example("dispatch"));
+    let apache = Apache::start(Config::new(format!(
+        "RGIDaemonProcess customer-alpha processes=1 threads=2\n\
+         RGIDaemonProcess customer-beta processes=1 threads=2\n\
+         RGIDaemonProcess other processes=1 threads=2\n\
+         RGIScriptAlias /any {environ} process-group=other application-group=configured\n\
+         RGIScriptAlias /fenced {environ} process-group=other\n\
+         RGIDispatchScript {dispatch}\n\
+         <Location /fenced>\n  RGIRestrictProcess customer-alpha other\n</Location>\n",
+        environ = environ.display(),
+        dispatch = dispatch.display(),
+    )));
+    let get = |path: &str, host: &str, dispatch: Option<&str>| {
+        let extra = dispatch.map(|d| format!("X-Dispatch: {d}\r\n")).unwrap_or_default();
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
+        apache.request(raw.as_bytes())
+    };
+    let groups = |path: &str, host: &str| {
+        let r = get(path, host, None);
+        assert_eq!(r.status, 200, "{path} for {host}: {r:?}");
+        let environ = r.environ();
+        (environ["rgi.process_group"].clone(), environ["rgi.application_group"].clone())
+    };
+    let named = |p: &str, a: &str| (p.to_string(), a.to_string());
+    assert_eq!(groups("/any", "alpha.example.org"), named("customer-alpha", "customer alpha"));
+    assert_eq!(groups("/any", "beta.example.org:8080"), named("customer-beta", "customer beta"));
+    // No answer: the alias's own groups.
+    assert_eq!(groups("/any", "127.0.0.1"), named("other", "configured"));
+    // RGIRestrictProcess fences what the dispatcher chooses too.
+    assert_eq!(groups("/fenced", "alpha.example.org").0, "customer-alpha");
+    assert_eq!(get("/fenced", "beta.example.org", None).status, 500);
+    assert!(apache.wait_for_log("RGIRestrictProcess: process group 'customer-beta' may not serve this request"));
+    // Fail closed: an error or a panic is a 500, never the configured groups; the child goes on.
+    assert_eq!(get("/any", "alpha.example.org", Some("fail")).status, 500);
+    assert!(apache.wait_for_log("dispatch failed: X-Dispatch: fail"), "{}", apache.error_log());
+    assert!(apache.wait_for_log("RGIDispatchScript '") && apache.error_log().contains("': it failed; answering 500"));
+    assert_eq!(get("/any", "alpha.example.org", Some("panic")).status, 500);
+    assert!(apache.wait_for_log("app panicked"), "{}", apache.error_log());
+    assert_eq!(groups("/any", "alpha.example.org").0, "customer-alpha");
 }
 
 /// Whether a process is gone (or a zombie nobody has reaped yet).

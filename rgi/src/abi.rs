@@ -30,12 +30,13 @@ pub const ABI_MAJOR: u32 = 1;
 ///
 /// - 1.1: [`HostApi::log_level`], [`HostApi::request_headers`], [`CreateContext::threads`].
 /// - 1.2: the session store (`HostApi::session_*`, statuses `NOT_FOUND` and `TOO_LARGE`).
+/// - 1.3: [`role::DISPATCHER`] and [`AppDescriptor::dispatch`].
 ///
 /// ```
 /// let value = rgi::abi::ABI_MINOR;
 /// # let _ = value;
 /// ```
-pub const ABI_MINOR: u32 = 2;
+pub const ABI_MINOR: u32 = 3;
 /// First field of [`Manifest`] and [`AppDescriptor`]: `"RGI-APP\0"` read as a little-endian u64.
 ///
 /// ```
@@ -114,6 +115,13 @@ pub mod role {
     /// # let _ = value;
     /// ```
     pub const AUTHZ_HANDLER: u32 = 1 << 5;
+    /// A dispatcher (`RGIDispatchScript`): chooses a request's process and application group.
+    ///
+    /// ```
+    /// let value = rgi::abi::role::DISPATCHER;
+    /// # let _ = value;
+    /// ```
+    pub const DISPATCHER: u32 = 1 << 6;
 
     /// Human names of the role bits, for error messages.
     ///
@@ -121,13 +129,14 @@ pub mod role {
     /// let value = rgi::abi::role::NAMES;
     /// # let _ = value;
     /// ```
-    pub const NAMES: [(u32, &str); 6] = [
+    pub const NAMES: [(u32, &str); 7] = [
         (APP, "app"),
         (USER_PROVIDER, "user_provider"),
         (GROUP_PROVIDER, "group_provider"),
         (ACCESS_CHECKER, "access_checker"),
         (AUTHEN_HANDLER, "authen_handler"),
         (AUTHZ_HANDLER, "authz_handler"),
+        (DISPATCHER, "dispatcher"),
     ];
 }
 
@@ -827,6 +836,16 @@ pub struct AppDescriptor {
     /// [`role::AUTHZ_HANDLER`]: decides authorisation for the authenticated user; returns a
     /// [`decision`] value.
     pub authz_handler: Option<unsafe extern "C" fn(instance: Instance, req: *mut HostRequest) -> i32>,
+    /// [`role::DISPATCHER`] (ABI 1.3): pushes at most one name into each sink (none leaves the
+    /// configured group); returns a [`call`] value.
+    pub dispatch: Option<
+        unsafe extern "C" fn(
+            instance: Instance,
+            req: *mut HostRequest,
+            process_group: *mut StrSink,
+            application_group: *mut StrSink,
+        ) -> CallStatus,
+    >,
 }
 
 // SAFETY: a descriptor is immutable static data; its pointers are to static strings and to

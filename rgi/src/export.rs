@@ -14,6 +14,7 @@ use crate::auth::{
     AccessChecker, AuthRequest, AuthenHandler, Authentication, AuthzHandler, Decision, GroupProvider, PasswordCheck,
     UserProvider,
 };
+use crate::dispatch::Dispatcher;
 use crate::error::Error;
 use crate::host::{self, CurrentRequest, Host};
 
@@ -23,6 +24,7 @@ pub mod roles {
     pub use crate::abi::role::APP as app;
     pub use crate::abi::role::AUTHEN_HANDLER as authen_handler;
     pub use crate::abi::role::AUTHZ_HANDLER as authz_handler;
+    pub use crate::abi::role::DISPATCHER as dispatcher;
     pub use crate::abi::role::GROUP_PROVIDER as group_provider;
     pub use crate::abi::role::USER_PROVIDER as user_provider;
 }
@@ -67,6 +69,7 @@ const fn descriptor_with(
         allow_access: None,
         authen_handler: None,
         authz_handler: None,
+        dispatch: None,
     }
 }
 
@@ -99,6 +102,11 @@ pub const fn authen_handler<T: AuthenHandler>(d: &mut AppDescriptor) {
 /// Adds the [`AuthzHandler`] callback.
 pub const fn authz_handler<T: AuthzHandler>(d: &mut AppDescriptor) {
     d.authz_handler = Some(authz::<T>);
+}
+
+/// Adds the [`Dispatcher`] callback.
+pub const fn dispatcher<T: Dispatcher>(d: &mut AppDescriptor) {
+    d.dispatch = Some(dispatch::<T>);
 }
 
 /// The body of the exported entry function: records the host table and installs the panic hook.
@@ -407,11 +415,34 @@ unsafe extern "C" fn authz<T: AuthzHandler>(inst: Instance, req: *mut HostReques
     })
 }
 
+unsafe extern "C" fn dispatch<T: Dispatcher>(
+    inst: Instance,
+    req: *mut HostRequest,
+    process_group: *mut StrSink,
+    application_group: *mut StrSink,
+) -> CallStatus {
+    auth_call(req, abi::call::ERROR, "dispatch", |auth| {
+        // SAFETY: `inst` came from `create::<T>`.
+        let dispatcher = unsafe { instance::<T>(inst) };
+        let choice = dispatcher.dispatch(auth)?;
+        // SAFETY: the host passes valid sinks.
+        unsafe {
+            if let Some(group) = &choice.process_group {
+                push(process_group, group);
+            }
+            if let Some(group) = &choice.application_group {
+                push(application_group, group);
+            }
+        }
+        Ok(abi::call::OK)
+    })
+}
+
 /// Exports a type as an RGI library: writes the manifest static and the versioned entry function.
 ///
 /// `rgi::export!(MyApp)` exports an [`App`](crate::App). List roles to export other traits the
 /// type implements: `app`, `user_provider`, `group_provider`, `access_checker`, `authen_handler`,
-/// `authz_handler`.
+/// `authz_handler`, `dispatcher`.
 ///
 /// ```
 /// #[derive(Default)]

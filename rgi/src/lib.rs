@@ -42,7 +42,9 @@
 //! rgi = "0.1"
 //! ```
 //!
-//! The [`abi`] module is the C contract with mod_rgi; apps never use it directly.
+//! The [`abi`] module is the C contract with mod_rgi; apps never use it directly. Besides apps,
+//! a library can be Apache's authentication and authorisation ([`auth`]) or choose which
+//! process and application group serve each request ([`dispatch`]).
 //!
 //! # Optional building blocks
 //!
@@ -69,6 +71,7 @@ mod app;
 pub mod auth;
 #[cfg(feature = "cookies")]
 pub mod cookies;
+pub mod dispatch;
 mod environ;
 mod error;
 mod export;

@@ -40,7 +40,7 @@ pub fn parse_script_args<'a>(args: &'a [std::borrow::Cow<'a, str>]) -> Result<(&
     let [library, rest @ ..] = args else { return Err("expected LIBRARY [application-group=NAME]".into()) };
     let options = parse_alias_options(rest.iter().map(|s| s.as_ref()))?;
     if options.process_group.is_some() || options.pass_authorization.is_some() {
-        return Err("only application-group= is accepted: auth libraries run in Apache's own processes".into());
+        return Err("only application-group= is accepted: these libraries run in Apache's own processes".into());
     }
     Ok((library, options.application_group.unwrap_or(GroupSpec::Global)))
 }

@@ -5,7 +5,7 @@
 //! - `authn`: the authn provider `rgi` (Basic and Digest, `<AuthnProviderAlias>`).
 //! - `authz`: the authz provider `rgi-group`.
 //! - `access`: the host access check; `handlers`: the check_user_id and auth_checker phases.
-//! - `script`: calling an auth library for a request.
+//! - `script`: calling an auth library (or an `RGIDispatchScript`) for a request.
 //!
 //! Every path fails closed: a library that cannot be loaded, a callback that errs or panics, an
 //! answer the host does not know — each is a 500 logged with the request id, never a grant.
@@ -18,7 +18,7 @@ mod authz;
 pub mod config;
 pub mod directives;
 mod handlers;
-mod script;
+pub(crate) mod script;
 
 use crate::ffi::sys;
 
