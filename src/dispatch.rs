@@ -7,14 +7,12 @@ use std::ffi::{c_char, c_int, c_void};
 
 use rgi::abi::{self, role};
 
-use crate::app;
-use crate::auth::config::AuthScript;
-use crate::auth::directives::parse_script_args;
+use crate::auth::directives::read_script;
 use crate::auth::script::{self, Strings};
 use crate::config::{DirConfig, GroupSpec};
 use crate::cstr;
 use crate::daemon::select::ProcessGroupSpec;
-use crate::directives::{DIRECTORY, command, directive, server_relative, words};
+use crate::directives::{DIRECTORY, command, directive};
 use crate::ffi::sys;
 
 /// What the dispatcher chose; `None` leaves the configured group.
@@ -82,11 +80,7 @@ unsafe extern "C" fn dispatch_script(
     // SAFETY: Apache passes a live cmd, our DirConfig and argc words.
     unsafe {
         directive(cmd, || {
-            let args = words(argc, argv);
-            let (library, group) = parse_script_args(&args)?;
-            let library = server_relative(cmd, library)?;
-            app::inspect(&library, role::DISPATCHER).map_err(|e| e.to_string())?;
-            (*conf.cast::<DirConfig>()).dispatch = Some(AuthScript { library, group });
+            (*conf.cast::<DirConfig>()).dispatch = Some(read_script(cmd, argc, argv, role::DISPATCHER)?);
             Ok(())
         })
     }

@@ -45,6 +45,26 @@ pub fn parse_script_args<'a>(args: &'a [std::borrow::Cow<'a, str>]) -> Result<(&
     Ok((library, options.application_group.unwrap_or(GroupSpec::Global)))
 }
 
+/// Reads `LIBRARY [application-group=NAME]` of a directive whose library must export `role`
+/// (also `RGIDispatchScript`'s).
+///
+/// # Safety
+/// `cmd` must be the live command of the directive, `argv` its `argc` words.
+pub unsafe fn read_script(
+    cmd: *mut sys::cmd_parms,
+    argc: c_int,
+    argv: *const *mut c_char,
+    role: u32,
+) -> Result<AuthScript, String> {
+    // SAFETY: guaranteed by the caller.
+    let args = unsafe { words(argc, argv) };
+    let (library, group) = parse_script_args(&args)?;
+    // SAFETY: as above.
+    let library = unsafe { server_relative(cmd, library) }?;
+    app::inspect(&library, role).map_err(|e| e.to_string())?;
+    Ok(AuthScript { library, group })
+}
+
 /// One handler for the five directives; `ROLE` is the role bit the library must export.
 unsafe extern "C" fn script<const ROLE: u32>(
     cmd: *mut sys::cmd_parms,
@@ -55,11 +75,7 @@ unsafe extern "C" fn script<const ROLE: u32>(
     // SAFETY: Apache passes a live cmd, our DirConfig and argc words.
     unsafe {
         directive(cmd, || {
-            let args = words(argc, argv);
-            let (library, group) = parse_script_args(&args)?;
-            let library = server_relative(cmd, library)?;
-            app::inspect(&library, ROLE).map_err(|e| e.to_string())?;
-            *slot(&mut (*conf.cast::<DirConfig>()).auth, ROLE) = Some(AuthScript { library, group });
+            *slot(&mut (*conf.cast::<DirConfig>()).auth, ROLE) = Some(read_script(cmd, argc, argv, ROLE)?);
             Ok(())
         })
     }
