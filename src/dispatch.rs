@@ -7,6 +7,7 @@ use std::ffi::{c_char, c_int, c_void};
 
 use rgi::abi::{self, role};
 
+use crate::auth::config::AuthScript;
 use crate::auth::directives::read_script;
 use crate::auth::script::{self, Strings};
 use crate::config::{DirConfig, GroupSpec};
@@ -16,7 +17,7 @@ use crate::directives::{DIRECTORY, command, directive};
 use crate::ffi::sys;
 
 /// What the dispatcher chose; `None` leaves the configured group.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Choice {
     /// Overrides `process-group=` and `RGIProcessGroup`.
     pub process_group: Option<ProcessGroupSpec>,
@@ -36,13 +37,13 @@ fn one<T>(what: &str, answered: Strings, parse: impl FnOnce(&str) -> Result<T, S
     }
 }
 
-/// Asks the `RGIDispatchScript` in effect for `r`, if any; the error is the status to answer
-/// (logged).
+/// Asks `dispatcher` (the `RGIDispatchScript` in effect for `r`) for its groups; the error is the
+/// status to answer (logged).
 ///
 /// # Safety
 /// `r` must be a live request being processed on this thread.
-pub unsafe fn choose(r: *mut sys::request_rec, dir: Option<&DirConfig>) -> Result<Choice, c_int> {
-    let Some(dispatcher) = dir.and_then(|d| d.dispatch.as_ref()) else { return Ok(Choice::default()) };
+#[inline(never)]
+pub unsafe fn choose(r: *mut sys::request_rec, dispatcher: &AuthScript) -> Result<Choice, c_int> {
     let (mut process_group, mut application_group) = (Strings::default(), Strings::default());
     // SAFETY: guaranteed by the caller.
     let answer = unsafe {

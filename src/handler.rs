@@ -146,14 +146,18 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             return sys::HTTP_NOT_FOUND;
         }
         let dir = config::dir_config(r);
-        let choice = match crate::dispatch::choose(r, dir) {
-            Ok(choice) => choice,
-            Err(status) => return status,
+        // Only with an RGIDispatchScript: most requests pay one branch for it.
+        let choice = match dir.and_then(|d| d.dispatch.as_ref()) {
+            Some(dispatcher) => match crate::dispatch::choose(r, dispatcher) {
+                Ok(choice) => Some(choice),
+                Err(status) => return status,
+            },
+            None => None,
         };
         let default_group = GroupSpec::Resource;
         let spec = choice
-            .application_group
             .as_ref()
+            .and_then(|c| c.application_group.as_ref())
             .or_else(|| alias.and_then(|a| a.application_group.as_ref()))
             .or_else(|| dir.and_then(|d| d.application_group.as_ref()))
             .unwrap_or(&default_group);
@@ -164,7 +168,7 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             .or_else(|| dir.and_then(|d| d.pass_authorization))
             .unwrap_or(false);
 
-        let daemon_group = match serving_group(r, alias, dir, choice.process_group.as_ref()) {
+        let daemon_group = match serving_group(r, alias, dir, choice.as_ref().and_then(|c| c.process_group.as_ref())) {
             Ok(group) => group,
             Err(status) => return status,
         };

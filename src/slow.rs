@@ -99,8 +99,17 @@ pub struct Watched {
 ///
 /// # Safety
 /// `r` must be a live request.
+#[inline]
 pub unsafe fn watch(r: *mut sys::request_rec) -> Option<Watched> {
     let watch = WATCH.get()?;
+    // SAFETY: guaranteed by the caller.
+    Some(unsafe { register(watch, r) })
+}
+
+/// # Safety
+/// `r` must be a live request.
+#[cold]
+unsafe fn register(watch: &Watch, r: *mut sys::request_rec) -> Watched {
     // SAFETY: a live request.
     let (line, id, client) =
         unsafe { (ffi::bytes((*r).the_request), ffi::request_log_id(r), ffi::bytes((*r).useragent_ip)) };
@@ -118,7 +127,7 @@ pub unsafe fn watch(r: *mut sys::request_rec) -> Option<Watched> {
             slots.len() - 1
         }
     };
-    Some(Watched { slot: Some(slot) })
+    Watched { slot: Some(slot) }
 }
 
 impl Watched {

@@ -48,6 +48,7 @@ impl ProcessGroupSpec {
 
 /// The process group a request goes to; `None` is Apache's own children (embedded). `env` looks
 /// up a request variable for `%{ENV:…}`.
+#[inline]
 pub fn request_group<'a>(
     alias: Option<&'a str>,
     dir: Option<&'a ProcessGroupSpec>,
