@@ -133,6 +133,16 @@ unsafe fn serving_group<'a>(
     }
 }
 
+/// The status a request ended with: the one sent when the handler answered OK or DONE, else
+/// the handler's answer.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn final_status(r: *const sys::request_rec, answer: c_int) -> c_int {
+    // SAFETY: guaranteed by the caller.
+    if answer == sys::OK || answer == sys::DONE { unsafe { (*r).status } } else { answer }
+}
+
 unsafe fn handle(r: *mut sys::request_rec) -> c_int {
     // SAFETY: a live request of the running configuration, on this thread.
     unsafe {
@@ -186,7 +196,7 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
             let start = stats.map(|s| s.begin());
             let answer = daemon::client::handle(r, &request);
             if let (Some(stats), Some(start)) = (stats, start) {
-                let status = if answer == sys::OK || answer == sys::DONE { (*r).status } else { answer };
+                let status = final_status(r, answer);
                 stats.record(start, status, false);
             }
             return answer;
@@ -228,7 +238,7 @@ unsafe fn handle(r: *mut sys::request_rec) -> c_int {
         let outcome = call(instance.raw, ctx.handle());
         let answer = finish(&mut ctx, r, outcome);
         if let (Some(stats), Some(start)) = (stats, start) {
-            let status = if answer == sys::OK || answer == sys::DONE { (*r).status } else { answer };
+            let status = final_status(r, answer);
             stats.record(start, status, outcome == abi::call::PANIC);
         }
         answer

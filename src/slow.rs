@@ -139,7 +139,7 @@ impl Watched {
         let Some(running) = self.take() else { return };
         if running.reported {
             // SAFETY: guaranteed by the caller.
-            let status = if answer == sys::OK || answer == sys::DONE { unsafe { (*r).status } } else { answer };
+            let status = unsafe { crate::handler::final_status(r, answer) };
             let elapsed = running.started.elapsed().as_secs_f64();
             let msg = format!("slow request finished after {elapsed:.1} s with status {status}");
             // SAFETY: guaranteed by the caller.
